@@ -1,0 +1,161 @@
+"""Chatroom: the application factory, the whole wiring on one screen."""
+
+import logging
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import CONFIGS
+
+from .extensions import csrf, db, login_manager, migrate, socketio
+from .serving import detect_async_mode
+
+log = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def create_app(test_config=None):
+    """Build the app: config, extensions, blueprints, the /chat namespace, the schema."""
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    env_name = "testing" if test_config is not None else os.environ.get("CHAT_ENV", "production")
+    app.config.from_object(CONFIGS[env_name])
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.update(test_config)
+    _settle_secret_key(app)
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["SQLALCHEMY_DATABASE_URI"] or (
+        "sqlite:///" + os.path.join(app.instance_path, "chat.sqlite3")
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    csrf.init_app(app)
+    socketio.init_app(
+        app,
+        async_mode=detect_async_mode(app.config["CHAT_ASYNC_MODE"]),
+        cors_allowed_origins=_origin_checker(app.config["CHAT_ALLOWED_ORIGINS"]),
+        max_http_buffer_size=app.config["CHAT_MAX_HTTP_BUFFER_SIZE"],
+    )
+
+    from .auth import bp as auth_bp
+    from .chat import bp as chat_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(chat_bp)
+    _wire_chat(app)
+    app.after_request(_security_headers)
+
+    if app.config["CHAT_AUTO_MIGRATE"]:
+        from flask_migrate import upgrade
+
+        with app.app_context():
+            upgrade()
+    return app
+
+
+def _wire_chat(app):
+    """Build the chat's state for this app and register the /chat namespace."""
+    from .chat.namespace import ChatNamespace
+    from .chat.presence import LocalPresence
+    from .chat.ratelimit import RateLimits
+    from .chat.service import NAMESPACE, Chat
+    from .chat.store import MessageStore
+
+    app.extensions["chat"] = Chat(
+        socketio=socketio,
+        presence=LocalPresence(),
+        limits=RateLimits(app.config["CHAT_RATE_LIMIT"]),
+        store=MessageStore(),
+        max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
+    )
+    # After init_app: on_namespace registers on the server that init_app just made.
+    socketio.on_namespace(ChatNamespace(NAMESPACE))
+    socketio.on_error(NAMESPACE)(_socket_error)
+
+
+def _socket_error(error):
+    """An unexpected failure in a handler: log it, answer with an error ack, keep the socket."""
+    log.exception("error in a /chat handler", exc_info=error)
+    db.session.rollback()
+    return {"ok": False, "error": "internal", "message": "The server failed to handle this; try again."}
+
+
+def _settle_secret_key(app):
+    """Refuse to run in production without SECRET_KEY; elsewhere make a private one.
+
+    The development key is random and kept in the instance folder, so sessions
+    survive restarts and no known key ever signs a cookie.
+    """
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("REQUIRE_SECRET_KEY"):
+        raise RuntimeError(
+            "SECRET_KEY is not set. Set it to a long random value "
+            "(python -c 'import secrets; print(secrets.token_hex(32))'), "
+            "or set CHAT_ENV=development on a laptop."
+        )
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def _origin_checker(extra_origins):
+    """Allow a socket from the page's own origin, plus ``CHAT_ALLOWED_ORIGINS``.
+
+    Same origin means the Origin header names the host the request was sent
+    to; the scheme is not compared, so a TLS-terminating proxy needs no extra
+    setting.
+    """
+    allowed = {origin.rstrip("/") for origin in extra_origins}
+
+    def origin_allowed(origin, environ):
+        if origin in allowed:
+            return True
+        host = environ.get("HTTP_HOST", "")
+        return bool(host) and origin in {f"http://{host}", f"https://{host}"}
+
+    return origin_allowed
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: WAL and a busy timeout, so several processes can share the file."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _security_headers(response):
+    """Defence in depth against injected markup and framing."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -1,0 +1,75 @@
+"""Configuration classes: environment variables with development fallbacks.
+
+``create_app`` picks a class by ``CHAT_ENV`` (``production`` unless told
+otherwise, so that a forgotten variable never starts a public server with
+development settings). ``instance/config.py`` (git-ignored) may then override
+any value.
+"""
+
+import os
+
+
+def _env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name):
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    # None means: the SQLite file ``chat.sqlite3`` in the instance folder.
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    # Run pending migrations when the app starts (creates the schema on a new database).
+    CHAT_AUTO_MIGRATE = _env_bool("CHAT_AUTO_MIGRATE", True)
+
+    # Origins, besides the page's own, allowed to open a socket.
+    CHAT_ALLOWED_ORIGINS = _env_list("CHAT_ALLOWED_ORIGINS")
+    # "COUNT/SECONDS" accepted messages per user; "0" turns the limit off.
+    CHAT_RATE_LIMIT = os.environ.get("CHAT_RATE_LIMIT", "20/10")
+    CHAT_MAX_MESSAGE_LENGTH = int(os.environ.get("CHAT_MAX_MESSAGE_LENGTH", "2000"))
+    # None: chosen from what is serving (see app.serving.detect_async_mode).
+    CHAT_ASYNC_MODE = os.environ.get("CHAT_ASYNC_MODE") or None
+    # Largest Socket.IO packet accepted; a bigger frame closes that connection.
+    CHAT_MAX_HTTP_BUFFER_SIZE = 64 * 1024
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Set CHAT_SECURE_COOKIES=1 when the site is served over HTTPS.
+    SESSION_COOKIE_SECURE = _env_bool("CHAT_SECURE_COOKIES")
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+
+class ProductionConfig(Config):
+    """Used by ``wsgi.py`` under gunicorn unless CHAT_ENV says otherwise."""
+
+    REQUIRE_SECRET_KEY = True
+
+
+class DevelopmentConfig(Config):
+    """``make run`` / ``flask run`` on a laptop."""
+
+    REQUIRE_SECRET_KEY = False
+
+
+class TestingConfig(Config):
+    """pytest: the fixtures point the database at a temporary file."""
+
+    TESTING = True
+    REQUIRE_SECRET_KEY = False
+    SECRET_KEY = "test-only-secret-key"
+
+
+CONFIGS = {
+    "production": ProductionConfig,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
