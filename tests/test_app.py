@@ -1,0 +1,151 @@
+"""The factory: configuration, async mode, schema, health check, static client, headers."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from app import create_app
+from app.chat.ratelimit import parse_rate
+from app.extensions import db
+from app.serving import detect_async_mode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code, **env):
+    """Run ``code`` in a fresh interpreter at the repo root; return the completed process."""
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path):
+    result = run_python(
+        "from app import create_app; create_app()",
+        CHAT_ENV="production",
+        SECRET_KEY="",
+        DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3",
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_development_makes_a_private_key_and_keeps_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAT_ENV", "development")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr("config.Config.SECRET_KEY", None)
+    monkeypatch.setattr("config.Config.SQLALCHEMY_DATABASE_URI", f"sqlite:///{tmp_path}/x.sqlite3")
+    monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(tmp_path / "instance"))
+    first = create_app().config["SECRET_KEY"]
+    second = create_app().config["SECRET_KEY"]
+    assert len(first) >= 64
+    assert first == second
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_async_mode_follows_the_serving_environment():
+    assert detect_async_mode() == "threading"
+    assert detect_async_mode("gevent") == "gevent"
+    patched = run_python(
+        "import eventlet; eventlet.monkey_patch(); "
+        "from app.serving import detect_async_mode; print(detect_async_mode())"
+    )
+    assert patched.stdout.strip() == "eventlet", patched.stderr
+    merely_imported = run_python(
+        "import eventlet; from app.serving import detect_async_mode; print(detect_async_mode())"
+    )
+    assert merely_imported.stdout.strip() == "threading", merely_imported.stderr
+
+
+def test_schema_is_created_by_the_migrations(app):
+    with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+    assert {"users", "messages", "alembic_version"} <= tables
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(app):
+    with app.app_context():
+        connection = db.session.connection()
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_healthz_answers_503_when_the_database_does_not(tmp_path):
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.sqlite3", "CHAT_AUTO_MIGRATE": False}
+    )
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable"}
+
+
+def test_socketio_client_is_served_from_the_app(client):
+    with client.get("/vendor/socket.io.min.js") as response:
+        assert response.status_code == 200
+        body = response.get_data(as_text=True)
+    assert "Socket.IO v4.8." in body  # protocol 5, matching python-socketio 5
+
+
+def test_pages_carry_a_strict_content_security_policy(client):
+    policy = client.get("/auth/login").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+
+
+@pytest.mark.parametrize(("spec", "limit"), [("20/10", (20, 10)), ("5/1", (5, 1)), ("0", None)])
+def test_rate_limit_setting(spec, limit):
+    item = parse_rate(spec)
+    assert (None if item is None else (item.amount, item.get_expiry())) == limit
+
+
+@pytest.mark.parametrize("spec", ["20", "a/b", "20/0", "-1/10", "20/10/3"])
+def test_bad_rate_limit_setting_stops_the_app(spec, tmp_path):
+    with pytest.raises(ValueError, match="CHAT_RATE_LIMIT"):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3", "CHAT_RATE_LIMIT": spec})
+
+
+def test_rate_limit_zero_turns_it_off(tmp_path, browser):
+    from app.extensions import socketio
+    from tests.conftest import AuthActions
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/y.sqlite3", "CHAT_RATE_LIMIT": "0"})
+    client = app.test_client()
+    AuthActions(client).register("alice")
+    sock = socketio.test_client(app, namespace="/chat", flask_test_client=client)
+    acks = [sock.emit("say", {"to": "all", "msg": "x"}, namespace="/chat", callback=True) for _ in range(30)]
+    assert all(ack["ok"] for ack in acks)
+    sock.disconnect(namespace="/chat")
+
+
+def test_max_message_length_is_configurable(tmp_path):
+    from app.extensions import socketio
+    from tests.conftest import AuthActions
+
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/z.sqlite3", "CHAT_MAX_MESSAGE_LENGTH": 5}
+    )
+    client = app.test_client()
+    AuthActions(client).register("alice")
+    sock = socketio.test_client(app, namespace="/chat", flask_test_client=client)
+    assert sock.emit("say", {"to": "all", "msg": "12345"}, namespace="/chat", callback=True)["ok"]
+    assert (
+        sock.emit("say", {"to": "all", "msg": "123456"}, namespace="/chat", callback=True)["error"]
+        == "too_long"
+    )
+    sock.disconnect(namespace="/chat")
