@@ -28,6 +28,8 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
     # Run pending migrations when the app starts (creates the schema on a new database).
     CHAT_AUTO_MIGRATE = _env_bool("CHAT_AUTO_MIGRATE", True)
+    # Seconds a SQLite writer waits for another process's lock before giving up.
+    CHAT_SQLITE_BUSY_TIMEOUT = float(os.environ.get("CHAT_SQLITE_BUSY_TIMEOUT", "5"))
 
     # Origins, besides the page's own, allowed to open a socket.
     CHAT_ALLOWED_ORIGINS = _env_list("CHAT_ALLOWED_ORIGINS")

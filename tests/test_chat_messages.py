@@ -119,11 +119,13 @@ def test_message_of_exactly_the_maximum_length_is_accepted(room):
     assert say(room["alice"], {"to": "all", "msg": "x" * 2000})["ok"] is True
 
 
-def test_private_message_to_a_registered_user_who_is_offline(room, browser):
+def test_private_message_to_an_offline_user_is_stored_not_sent(app, room, browser):
     browser("erin")
-    ack = say(room["alice"], {"to": "erin", "msg": "are you there?"})
-    assert ack["error"] == "not_online"
+    ack = say(room["alice"], {"to": "ERIN", "msg": "are you there?"})
+    assert ack["ok"] is True
+    assert [m["to"] for m in events(room["alice2"], "say")] == ["erin"]  # the sender's other tab
     assert events(room["bob"]) == []
+    assert events(room["carol"]) == []
 
 
 def test_extra_arguments_and_missing_callbacks_do_not_break_the_socket(room):

@@ -15,10 +15,18 @@ class Message(db.Model):
 
     __tablename__ = "messages"
     # AUTOINCREMENT: SQLite never reuses an id, so ids only ever grow.
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # A client's retry of one message (same cid) can only ever be stored once.
+        db.Index("uq_messages_sender_cid", "sender_id", "cid", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     id = db.Column(db.Integer, primary_key=True)
     sender_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=False, index=True)
     recipient_id = db.Column(db.Integer, db.ForeignKey("users.id"), nullable=True, index=True)
     body = db.Column(db.Text, nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # The sender's own id for this message, to recognise retries (at most 64 characters).
+    cid = db.Column(db.String(64), nullable=True)
+    # True when the recipient of a private message had no socket open when it was sent.
+    queued = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())

@@ -3,10 +3,11 @@
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
+from sqlalchemy.exc import SQLAlchemyError
 
 from .presence import OnlineUser
-from .protocol import ChatError, iso
-from .service import personal_room
+from .protocol import ChatError, iso, read_since
+from .service import EVERYONE_ROOM, personal_room
 
 
 def _chat():
@@ -14,15 +15,25 @@ def _chat():
 
 
 class ChatNamespace(Namespace):
-    """Presence notices, public and private messages, typing notices."""
+    """History, presence notices, public and private messages, typing notices."""
 
     def on_connect(self, auth=None):
-        """A logged-in browser joins: others hear of a first socket; this socket gets the full list."""
-        if not current_user.is_authenticated:
-            raise ConnectionRefusedError("unauthorized")
+        """A logged-in browser joins: its history first, then presence (others hear of a first socket)."""
         chat = _chat()
-        user = OnlineUser(current_user.id, current_user.username)
-        join_room(personal_room(user.id))
+        try:
+            if not current_user.is_authenticated:
+                raise ConnectionRefusedError("unauthorized")
+            user = OnlineUser(current_user.id, current_user.username)
+
+            def admit(history):
+                emit("history", history)
+                join_room(personal_room(user.id))
+                join_room(EVERYONE_ROOM)
+
+            chat.join(user, read_since(auth), admit)
+        except (ChatError, SQLAlchemyError):
+            # The database is down: refuse now; the client retries (see chat.js).
+            raise ConnectionRefusedError("unavailable") from None
         change = chat.presence.connect(user, request.sid)
         notice = {"user": user.name, "at": iso(), "count": change.count}
         if change.edge:
@@ -40,16 +51,17 @@ class ChatNamespace(Namespace):
         """A user speaks: to everyone but this socket, or privately to both people's rooms. Acks."""
         chat = _chat()
         try:
-            sender = chat.speaker(request.sid)
-            message, recipient = chat.accept(sender, payload)
+            return chat.post(chat.speaker(request.sid), payload, deliver=_deliver)
         except ChatError as error:
             return error.ack()
-        if recipient is None:
-            emit("say", message, broadcast=True, include_self=False)
-        else:
-            rooms = [personal_room(recipient.id), personal_room(sender.id)]
-            emit("say", message, to=rooms, include_self=False)
-        return {"ok": True, "id": message["id"], "at": message["at"]}
+
+    def on_history(self, payload=None, *_ignored):
+        """A client scrolls back: a page of the messages it may see, in the ack."""
+        chat = _chat()
+        try:
+            return chat.history(chat.speaker(request.sid), payload)
+        except ChatError as error:
+            return error.ack()
 
     def on_typing(self, payload=None, *_ignored):
         """Someone is typing: relayed to whom a ``say`` would reach, never to the typist's tabs."""
@@ -60,7 +72,14 @@ class ChatNamespace(Namespace):
             return
         notice, recipient = relay
         own_tabs = chat.presence.sids_of(sender.id)
-        if recipient is None:
-            emit("typing", notice, broadcast=True, skip_sid=own_tabs)
-        else:
-            emit("typing", notice, to=personal_room(recipient.id), skip_sid=own_tabs)
+        room = EVERYONE_ROOM if recipient is None else personal_room(recipient.id)
+        emit("typing", notice, to=room, skip_sid=own_tabs)
+
+
+def _deliver(message, sender, recipient):
+    """Emit a stored message to everyone but the sending socket, or to both people's rooms but it."""
+    if recipient is None:
+        emit("say", message, to=EVERYONE_ROOM, include_self=False)
+    else:
+        rooms = [personal_room(recipient.id), personal_room(sender.id)]
+        emit("say", message, to=rooms, include_self=False)

@@ -51,3 +51,57 @@ def read_say(payload, max_length):
     if len(text) > max_length:
         raise ChatError("too_long", f"Messages are at most {max_length} characters.")
     return target, text
+
+
+MAX_CID_LENGTH = 64
+HISTORY_PAGE = 50  # messages sent on connect without ``since``, and the default page
+HISTORY_MAX_PAGE = 100  # largest page a ``history`` request may ask for
+CATCH_UP_MAX = 500  # most messages sent on connect with ``since``
+
+
+def read_cid(payload):
+    """Return the optional ``cid`` of a ``say`` payload (None when absent), or raise."""
+    cid = payload.get("cid")
+    if cid is None:
+        return None
+    if not isinstance(cid, str) or not 0 < len(cid) <= MAX_CID_LENGTH:
+        raise ChatError("bad_request", f"'cid' must be a string of 1 to {MAX_CID_LENGTH} characters.")
+    return cid
+
+
+def _message_id(value):
+    # bool is an int in Python, but true is not a message id.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def read_since(auth):
+    """The ``since`` id of a connection's auth data, or None when absent or unusable.
+
+    A connection cannot be answered with an error ack, so a malformed ``since``
+    is treated as absent: the socket still gets the latest messages.
+    """
+    if isinstance(auth, dict) and _message_id(auth.get("since")):
+        return auth["since"]
+    return None
+
+
+def read_history_request(payload):
+    """Return ``(before, after, limit)`` from a ``history`` request, or raise bad_request.
+
+    ``before`` pages back from an id (older messages); ``after`` pages forward
+    from one (used to finish a catch-up that was cut short). Neither means the latest.
+    """
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ChatError("bad_request", "The payload must be an object.")
+    before, after = payload.get("before"), payload.get("after")
+    limit = payload.get("limit", HISTORY_PAGE)
+    for name, value in (("before", before), ("after", after)):
+        if value is not None and not _message_id(value):
+            raise ChatError("bad_request", f"'{name}' must be a message id.")
+    if before is not None and after is not None:
+        raise ChatError("bad_request", "Give 'before' or 'after', not both.")
+    if not _message_id(limit) or not 1 <= limit <= HISTORY_MAX_PAGE:
+        raise ChatError("bad_request", f"'limit' must be 1 to {HISTORY_MAX_PAGE}.")
+    return before, after, limit

@@ -1,9 +1,27 @@
-"""The chat's rules, apart from the socket layer: who may say what to whom."""
+"""The chat's rules, apart from the socket layer: who may say what to whom, and what was said."""
+
+import threading
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..auth.models import User
-from .protocol import EVERYONE, ChatError, iso, read_say, read_target
+from ..extensions import db
+from .presence import OnlineUser
+from .protocol import (
+    CATCH_UP_MAX,
+    EVERYONE,
+    HISTORY_PAGE,
+    ChatError,
+    read_cid,
+    read_history_request,
+    read_say,
+    read_target,
+)
+from .store import DuplicateMessage, unavailable
 
 NAMESPACE = "/chat"
+# Every connected socket joins this room once it has its history; public messages go here.
+EVERYONE_ROOM = "everyone"
 
 
 def personal_room(user_id):
@@ -15,7 +33,12 @@ class Chat:
     """Presence, limits and the store behind the /chat namespace.
 
     One instance lives in ``app.extensions["chat"]``; the namespace's handlers
-    validate through it and then emit what it returns.
+    call it and emit what it hands them.
+
+    ``delivery`` is held while a message is stored and emitted, and while a
+    connecting socket reads its history and joins its rooms. So ids reach each
+    socket in increasing order, and a new socket gets every message exactly
+    once: in its history or live, never both, never neither.
     """
 
     def __init__(self, socketio, presence, limits, store, max_length):
@@ -24,6 +47,7 @@ class Chat:
         self.limits = limits
         self.store = store
         self.max_length = max_length
+        self.delivery = threading.Lock()
 
     def speaker(self, sid):
         """The user behind ``sid``, as recorded at connect; never what the client claims."""
@@ -33,34 +57,68 @@ class Chat:
         return user
 
     def resolve(self, target):
-        """Return None for everyone, or the online user ``target`` names (any case)."""
+        """Return ``(recipient, online)``: None for everyone, else the user ``target`` names (any case)."""
         if target.casefold() == EVERYONE:
-            return None
+            return None, True
         user = self.presence.find(target)
         if user is not None:
-            return user
-        if User.find(target) is None:
+            return user, True
+        try:
+            registered = User.find(target)
+        except SQLAlchemyError:
+            db.session.rollback()
+            raise unavailable() from None
+        if registered is None:
             raise ChatError("no_such_user", f"There is no user called {target!r}.")
-        raise ChatError("not_online", f"{target} is not online.")
+        return OnlineUser(registered.id, registered.username), False
 
-    def accept(self, sender, payload):
-        """Validate, rate-limit and store a ``say``; return the message as sent on the wire.
+    def post(self, sender, payload, deliver):
+        """Accept a ``say``: validate, deduplicate, limit, store, then ``deliver`` it.
 
-        Returns ``(message, recipient)``, recipient None for everyone.
+        ``deliver(message, sender, recipient)`` emits; returns the ack. A
+        repeated ``cid`` returns the first ack with ``duplicate`` and neither
+        stores nor delivers again. A private message
+        to an offline user is stored (``queued``) and reaches them in their
+        history when they next connect.
         """
         target, text = read_say(payload, self.max_length)
-        recipient = self.resolve(target)
+        cid = read_cid(payload)
+        if cid is not None:
+            earlier = self.store.find_by_cid(sender.id, cid)
+            if earlier is not None:
+                return _ack(earlier, duplicate=True)
+        recipient, online = self.resolve(target)
         if not self.limits.allow_message(sender.id):
             raise ChatError("rate_limited", "You are sending messages too fast; wait a moment.")
-        stored = self.store.add(sender.id, recipient.id if recipient else None, text)
-        message = {
-            "id": stored.id,
-            "from": sender.name,
-            "to": recipient.name if recipient else EVERYONE,
-            "msg": text,
-            "at": iso(stored.created_at),
-        }
-        return message, recipient
+        with self.delivery:
+            try:
+                message = self.store.add(sender, recipient, text, cid=cid, queued=not online)
+            except DuplicateMessage as duplicate:
+                return _ack(duplicate.message, duplicate=True)
+            deliver(message, sender, recipient)
+        return _ack(message)
+
+    def join(self, user, since, admit):
+        """Hand ``admit`` a connecting socket's history; it sends it and joins the rooms.
+
+        With ``since``: every visible message after it (at most CATCH_UP_MAX;
+        ``more`` when cut short); else the latest HISTORY_PAGE.
+        """
+        with self.delivery:
+            if since is None:
+                messages, more = self.store.latest(user.id, HISTORY_PAGE)
+            else:
+                messages, more = self.store.since(user.id, since, CATCH_UP_MAX)
+            admit({"messages": messages, "more": more})
+
+    def history(self, user, payload):
+        """Answer a ``history`` request: a page of older (or, with ``after``, newer) messages."""
+        before, after, limit = read_history_request(payload)
+        if after is not None:
+            messages, more = self.store.since(user.id, after, limit)
+        else:
+            messages, more = self.store.latest(user.id, limit, before=before)
+        return {"ok": True, "messages": messages, "more": more}
 
     def typing(self, sender, payload):
         """Return ``(notice, recipient)`` for a typing relay, or None to drop it quietly.
@@ -69,8 +127,11 @@ class Chat:
         second are all dropped: typing notices carry no acknowledgement.
         """
         try:
-            recipient = self.resolve(read_target(payload))
+            target = read_target(payload)
+            recipient = None if target.casefold() == EVERYONE else self.presence.find(target)
         except ChatError:
+            return None
+        if recipient is None and target.casefold() != EVERYONE:
             return None
         if not self.limits.allow_typing(sender.id):
             return None
@@ -81,3 +142,10 @@ class Chat:
         """Close every socket of ``user_id`` (on logout)."""
         for sid in self.presence.sids_of(user_id):
             self.socketio.server.disconnect(sid, namespace=NAMESPACE)
+
+
+def _ack(message, duplicate=False):
+    ack = {"ok": True, "id": message["id"], "at": message["at"]}
+    if duplicate:
+        ack["duplicate"] = True
+    return ack

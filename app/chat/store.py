@@ -1,15 +1,112 @@
-"""The message store: every accepted message is written here before anyone sees it."""
+"""The message store: every accepted message is committed here before anyone sees it."""
 
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import aliased
+
+from ..auth.models import User
 from ..extensions import db
 from .models import Message
+from .protocol import EVERYONE, ChatError, iso
+
+
+def unavailable():
+    """The error for a database that does not answer: nothing was stored or sent."""
+    return ChatError("unavailable", "The message store is unavailable; nothing was sent. Try again.")
+
+
+class DuplicateMessage(Exception):
+    """The sender already used this cid: ``message`` is the one stored then."""
+
+    def __init__(self, message):
+        super().__init__(message["id"])
+        self.message = message
 
 
 class MessageStore:
-    """Messages in the SQL database (SQLite by default, PostgreSQL when configured)."""
+    """Messages in the SQL database (SQLite by default, PostgreSQL when configured).
 
-    def add(self, sender_id, recipient_id, body):
-        """Commit a message and return it with its id and time set."""
-        message = Message(sender_id=sender_id, recipient_id=recipient_id, body=body)
-        db.session.add(message)
-        db.session.commit()
-        return message
+    Every method raises ChatError("unavailable") when the database fails
+    (locked past its busy timeout, disk full, unreachable), after rolling back,
+    so the caller can answer the client and keep serving.
+    """
+
+    def add(self, sender, recipient, body, cid=None, queued=False):
+        """Commit a message and return it in wire form; DuplicateMessage for a used cid."""
+        message = Message(
+            sender_id=sender.id,
+            recipient_id=recipient.id if recipient else None,
+            body=body,
+            cid=cid,
+            queued=queued,
+        )
+        try:
+            db.session.add(message)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            # A retry raced its original past the duplicate check: the index caught it.
+            existing = self.find_by_cid(sender.id, cid) if cid else None
+            if existing is None:
+                raise unavailable() from None
+            raise DuplicateMessage(existing) from None
+        except SQLAlchemyError:
+            db.session.rollback()
+            raise unavailable() from None
+        return _wire(message, sender.name, recipient.name if recipient else None)
+
+    def find_by_cid(self, sender_id, cid):
+        """The sender's message with this cid, in wire form, or None."""
+        rows = self._run(self._select().where(Message.sender_id == sender_id, Message.cid == cid))
+        return rows[0] if rows else None
+
+    def since(self, user_id, after, limit):
+        """Messages visible to ``user_id`` with id > ``after``, oldest first, and whether more remain."""
+        query = self._visible(user_id).where(Message.id > after).order_by(Message.id).limit(limit + 1)
+        rows = self._run(query)
+        return rows[:limit], len(rows) > limit
+
+    def latest(self, user_id, limit, before=None):
+        """The newest ``limit`` visible messages (older than ``before`` if given), oldest first."""
+        query = self._visible(user_id)
+        if before is not None:
+            query = query.where(Message.id < before)
+        rows = self._run(query.order_by(Message.id.desc()).limit(limit + 1))
+        return rows[:limit][::-1], len(rows) > limit
+
+    def _visible(self, user_id):
+        # Public messages, and private ones this user sent or received: never anyone else's.
+        return self._select().where(
+            or_(Message.recipient_id.is_(None), Message.sender_id == user_id, Message.recipient_id == user_id)
+        )
+
+    @staticmethod
+    def _select():
+        sender, recipient = aliased(User), aliased(User)
+        return (
+            select(Message, sender.username, recipient.username)
+            .join(sender, Message.sender_id == sender.id)
+            .outerjoin(recipient, Message.recipient_id == recipient.id)
+        )
+
+    @staticmethod
+    def _run(query):
+        try:
+            return [_wire(*row) for row in db.session.execute(query)]
+        except SQLAlchemyError:
+            db.session.rollback()
+            raise unavailable() from None
+
+
+def _wire(message, sender_name, recipient_name):
+    """A stored message in the shape of a live ``say`` (plus ``queued`` when set)."""
+    wire = {
+        "id": message.id,
+        "from": sender_name,
+        "to": recipient_name or EVERYONE,
+        "msg": message.body,
+        "at": iso(message.created_at),
+    }
+    if message.queued:
+        wire["queued"] = True
+    return wire
