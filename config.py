@@ -31,6 +31,12 @@ class Config:
     # Seconds a SQLite writer waits for another process's lock before giving up.
     CHAT_SQLITE_BUSY_TIMEOUT = float(os.environ.get("CHAT_SQLITE_BUSY_TIMEOUT", "5"))
 
+    # Set for several server processes: the Socket.IO message queue and the store
+    # for presence and rate limits. Unset: everything stays in this process.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Seconds after which a process that stopped heartbeating (killed) loses its users.
+    CHAT_PRESENCE_TTL = int(os.environ.get("CHAT_PRESENCE_TTL", "30"))
+
     # Origins, besides the page's own, allowed to open a socket.
     CHAT_ALLOWED_ORIGINS = _env_list("CHAT_ALLOWED_ORIGINS")
     # "COUNT/SECONDS" accepted messages per user; "0" turns the limit off.

@@ -4,6 +4,7 @@ import logging
 import os
 import secrets
 import sqlite3
+import uuid
 from pathlib import Path
 
 from flask import Flask
@@ -62,6 +63,7 @@ def create_app(test_config=None):
         async_mode=detect_async_mode(app.config["CHAT_ASYNC_MODE"]),
         cors_allowed_origins=_origin_checker(app.config["CHAT_ALLOWED_ORIGINS"]),
         max_http_buffer_size=app.config["CHAT_MAX_HTTP_BUFFER_SIZE"],
+        **_message_queue(app.config["REDIS_URL"]),
     )
 
     from .auth import bp as auth_bp
@@ -80,24 +82,60 @@ def create_app(test_config=None):
     return app
 
 
+def _message_queue(redis_url):
+    """With REDIS_URL, Socket.IO fans out through Redis to every server process."""
+    if not redis_url:
+        return {}
+    import socketio as python_socketio
+
+    from .chat.scaleout import REDIS_OPTIONS
+
+    return {"client_manager": python_socketio.RedisManager(redis_url, redis_options=dict(REDIS_OPTIONS))}
+
+
 def _wire_chat(app):
-    """Build the chat's state for this app and register the /chat namespace."""
+    """Build the chat's state for this app and register the /chat namespace.
+
+    Presence, rate limits and the delivery lock have two implementations: in
+    memory for one process, in Redis (REDIS_URL) for several. Nothing else
+    knows which one it talks to.
+    """
     from .chat.namespace import ChatNamespace
     from .chat.presence import LocalPresence
     from .chat.ratelimit import RateLimits
     from .chat.service import NAMESPACE, Chat
     from .chat.store import MessageStore
 
+    redis_url = app.config["REDIS_URL"]
+    if redis_url:
+        from .chat.outage import RepeatFilter
+        from .chat.presence import RedisPresence
+        from .chat.scaleout import REDIS_OPTIONS, SharedLock, keep_presence, make_redis
+
+        client = make_redis(redis_url)
+        ttl = app.config["CHAT_PRESENCE_TTL"]
+        presence = RedisPresence(client, process_id=uuid.uuid4().hex, ttl=ttl)
+        limits = RateLimits(app.config["CHAT_RATE_LIMIT"], redis_url, **REDIS_OPTIONS)
+        delivery = SharedLock(client, "chat:delivery")
+        # python-socketio logs every failed publish: once a minute is enough.
+        socketio.server.logger.addFilter(RepeatFilter(60))
+    else:
+        presence = LocalPresence()
+        limits = RateLimits(app.config["CHAT_RATE_LIMIT"])
+        delivery = None
     app.extensions["chat"] = Chat(
         socketio=socketio,
-        presence=LocalPresence(),
-        limits=RateLimits(app.config["CHAT_RATE_LIMIT"]),
+        presence=presence,
+        limits=limits,
         store=MessageStore(),
         max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
+        delivery=delivery,
     )
     # After init_app: on_namespace registers on the server that init_app just made.
     socketio.on_namespace(ChatNamespace(NAMESPACE))
     socketio.on_error(NAMESPACE)(_socket_error)
+    if redis_url:
+        socketio.start_background_task(keep_presence, socketio, presence, NAMESPACE, max(1, ttl / 3))
 
 
 def _socket_error(error):

@@ -14,6 +14,12 @@ from tests.conftest import AuthActions, events
 FOUNDATION_DB = Path(__file__).parent / "data" / "foundation.sqlite3"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    """The store's tests run on both supported databases."""
+    return request.param
+
+
 def say(sock, payload):
     return sock.emit("say", payload, namespace="/chat", callback=True)
 

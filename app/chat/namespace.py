@@ -5,7 +5,7 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 from sqlalchemy.exc import SQLAlchemyError
 
-from .presence import OnlineUser
+from .presence import OnlineUser, PresenceUnavailable
 from .protocol import ChatError, iso, read_since
 from .service import EVERYONE_ROOM, personal_room
 
@@ -31,10 +31,10 @@ class ChatNamespace(Namespace):
                 join_room(EVERYONE_ROOM)
 
             chat.join(user, read_since(auth), admit)
-        except (ChatError, SQLAlchemyError):
-            # The database is down: refuse now; the client retries (see chat.js).
+            change = chat.presence.connect(user, request.sid)
+        except (ChatError, SQLAlchemyError, PresenceUnavailable):
+            # The database or Redis is away: refuse now; the client retries (see chat.js).
             raise ConnectionRefusedError("unavailable") from None
-        change = chat.presence.connect(user, request.sid)
         notice = {"user": user.name, "at": iso(), "count": change.count}
         if change.edge:
             emit("online", notice, broadcast=True, include_self=False)
@@ -42,7 +42,10 @@ class ChatNamespace(Namespace):
 
     def on_disconnect(self, reason=None):
         """A socket closes: everyone hears ``offline`` when it was its user's last."""
-        change = _chat().presence.disconnect(request.sid)
+        try:
+            change = _chat().presence.disconnect(request.sid)
+        except PresenceUnavailable:
+            return  # the presence loop retries it and announces the offline then
         if change is not None and change.edge:
             notice = {"user": change.user.name, "at": iso(), "count": change.count}
             emit("offline", notice, broadcast=True)
@@ -71,7 +74,10 @@ class ChatNamespace(Namespace):
         if relay is None:
             return
         notice, recipient = relay
-        own_tabs = chat.presence.sids_of(sender.id)
+        try:
+            own_tabs = chat.presence.sids_of(sender.id)
+        except PresenceUnavailable:
+            return
         room = EVERYONE_ROOM if recipient is None else personal_room(recipient.id)
         emit("typing", notice, to=room, skip_sid=own_tabs)
 

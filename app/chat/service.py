@@ -1,12 +1,13 @@
 """The chat's rules, apart from the socket layer: who may say what to whom, and what was said."""
 
+import logging
 import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..auth.models import User
 from ..extensions import db
-from .presence import OnlineUser
+from .presence import OnlineUser, PresenceUnavailable
 from .protocol import (
     CATCH_UP_MAX,
     EVERYONE,
@@ -18,6 +19,8 @@ from .protocol import (
     read_target,
 )
 from .store import DuplicateMessage, unavailable
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "/chat"
 # Every connected socket joins this room once it has its history; public messages go here.
@@ -38,16 +41,20 @@ class Chat:
     ``delivery`` is held while a message is stored and emitted, and while a
     connecting socket reads its history and joins its rooms. So ids reach each
     socket in increasing order, and a new socket gets every message exactly
-    once: in its history or live, never both, never neither.
+    once: in its history or live, never both, never neither. With several
+    processes it is a lock shared through Redis (``scaleout.SharedLock``):
+    ids are then published in order, though a message published by another
+    process just before a socket joined can reach it both in its history and
+    live (clients deduplicate by id).
     """
 
-    def __init__(self, socketio, presence, limits, store, max_length):
+    def __init__(self, socketio, presence, limits, store, max_length, delivery=None):
         self.socketio = socketio
         self.presence = presence
         self.limits = limits
         self.store = store
         self.max_length = max_length
-        self.delivery = threading.Lock()
+        self.delivery = delivery or threading.Lock()
 
     def speaker(self, sid):
         """The user behind ``sid``, as recorded at connect; never what the client claims."""
@@ -60,7 +67,10 @@ class Chat:
         """Return ``(recipient, online)``: None for everyone, else the user ``target`` names (any case)."""
         if target.casefold() == EVERYONE:
             return None, True
-        user = self.presence.find(target)
+        try:
+            user = self.presence.find(target)
+        except PresenceUnavailable:
+            user = None  # while Redis is away, a private message is stored as for an offline user
         if user is not None:
             return user, True
         try:
@@ -129,7 +139,7 @@ class Chat:
         try:
             target = read_target(payload)
             recipient = None if target.casefold() == EVERYONE else self.presence.find(target)
-        except ChatError:
+        except (ChatError, PresenceUnavailable):
             return None
         if recipient is None and target.casefold() != EVERYONE:
             return None
@@ -139,8 +149,13 @@ class Chat:
         return notice, recipient
 
     def disconnect_user(self, user_id):
-        """Close every socket of ``user_id`` (on logout)."""
-        for sid in self.presence.sids_of(user_id):
+        """Close every socket of ``user_id``, on any process (on logout)."""
+        try:
+            sids = self.presence.sids_of(user_id)
+        except PresenceUnavailable:
+            log.warning("logout: presence unavailable, sockets of user %s left open", user_id)
+            return
+        for sid in sids:
             self.socketio.server.disconnect(sid, namespace=NAMESPACE)
 
 

@@ -3,17 +3,28 @@
 // The server is the only authority on who is speaking and who is online: this
 // file renders what it is told. User text only ever reaches the page through
 // textContent / createTextNode, never as markup.
+//
+// Nothing is lost: every connect starts with a `history` batch (the latest
+// messages, or, on a reconnect, everything after the last id shown), every
+// message is shown once (by id) and in id order, and every message I write
+// carries a client id (cid) and is resent until the server acknowledges it.
 (() => {
   "use strict";
 
   const EVERYONE = "all";
   const ACK_TIMEOUT_MS = 10000;
+  const RESEND_DELAY_MS = 1000;
+  const HISTORY_PAGE = 50;
+  const CATCH_UP_PAGE = 100;
+  const UNAVAILABLE_RETRY_MS = 3000;
+  const UNAVAILABLE_RETRY_MAX_MS = 30000;
   const TYPING_THROTTLE_MS = 1000;
   const TYPING_SHOW_MS = 3000;
   const NEAR_BOTTOM_PX = 80;
   const KICK_RETRY_DELAY_MS = 1500;
   const KICK_RETRY_EVERY_MS = 60000;
   const DEFAULT_LOGIN_PATH = "/auth/login";
+  const QUEUED_LABEL = "arrived while you were away";
   // Fallback sentences, used only when the server's answer carries no message.
   const ERROR_TEXT = {
     bad_request: "The server could not understand that message.",
@@ -22,7 +33,8 @@
     no_such_user: "There is no such user.",
     not_online: "That user is not online.",
     rate_limited: "You are sending too fast; wait a moment.",
-    timeout: "no answer from server",
+    unavailable: "The message store is unavailable; nothing was sent.",
+    history: "Older messages could not be loaded; try again.",
   };
   const STATES = {
     connecting: "connecting…",
@@ -35,6 +47,7 @@
   const root = document.getElementById("chat");
   const connState = document.getElementById("conn-state");
   const messages = document.getElementById("messages");
+  const loadOlderButton = document.getElementById("load-older");
   const userList = document.getElementById("users");
   const userCount = document.getElementById("user-count");
   const sayTo = document.getElementById("say-to");
@@ -44,14 +57,39 @@
 
   const me = root.dataset.username;
   const loginPath = root.dataset.loginUrl || DEFAULT_LOGIN_PATH;
+  // Unsent messages survive a reload of this tab (sessionStorage is per tab).
+  const outboxKey = `chat.outbox.${me}`;
 
   let target = EVERYONE;
   let lastTypingSent = 0;
   let lastKickRetry = 0;
-  const shownIds = new Set(); // ids of messages already on screen
+  let unavailableDelay = UNAVAILABLE_RETRY_MS;
   const typingTimers = new Map(); // username -> timeout id
 
-  const socket = io("/chat");
+  // What is on screen. `lastId` is the id up to which every message I may see
+  // is shown: a reconnect asks for everything after it. While a cut-short
+  // catch-up is being paged in (`catchingUp`), live messages are shown but do
+  // not move it, so a drop in the middle cannot leave a gap behind.
+  const lines = new Map(); // message id (string) -> its line on screen
+  let lastId = null;
+  let maxShownId = null;
+  let catchingUp = false;
+  let sinceRequested = null; // the `since` of the connection being made
+  let connection = 0; // counts history batches, one per connection
+  let restored = false;
+
+  // My messages not yet acknowledged, in the order written; sent one at a time
+  // so they are stored in that order.
+  const outbox = [];
+  let inFlight = null;
+
+  const socket = io("/chat", {
+    // A function, so every reconnect asks for what it missed.
+    auth: (send) => {
+      sinceRequested = lastId;
+      send(lastId === null ? {} : { since: lastId });
+    },
+  });
 
   // Time
 
@@ -87,18 +125,26 @@
     return messages.scrollHeight - messages.scrollTop - messages.clientHeight < NEAR_BOTTOM_PX;
   }
 
+  function scrollToBottom() {
+    messages.scrollTop = messages.scrollHeight;
+  }
+
   /** Appends a line to the pane, following it only if the reader was at the bottom. */
   function appendLine(el, { forceScroll = false } = {}) {
     const follow = forceScroll || isNearBottom();
     messages.appendChild(el);
-    if (follow) messages.scrollTop = messages.scrollHeight;
+    if (follow) scrollToBottom();
   }
 
-  function findMessage(id) {
-    for (const el of messages.querySelectorAll(".msg[data-id]")) {
-      if (el.dataset.id === String(id)) return el;
+  /** A fresh client id for a message: the server recognises a resend by it. */
+  function newCid() {
+    const cryptoApi = window.crypto;
+    if (cryptoApi && typeof cryptoApi.randomUUID === "function") return cryptoApi.randomUUID();
+    if (cryptoApi && typeof cryptoApi.getRandomValues === "function") {
+      const bytes = cryptoApi.getRandomValues(new Uint8Array(16));
+      return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
     }
-    return null;
+    return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   }
 
   // System notices
@@ -135,54 +181,54 @@
     if (old && at) old.replaceWith(timeElement(at));
   }
 
-  /** Forgets what sendMessage kept for recognising the server's echo. */
-  function settle(line) {
-    delete line.dataset.to;
-    delete line.dataset.msg;
+  function validId(value) {
+    return Number.isSafeInteger(value) && value >= 0;
   }
 
-  function markSent(line, id, at) {
-    settle(line);
-    line.classList.remove("pending", "failed");
-    line.classList.add("sent");
-    if (id !== undefined && id !== null) {
-      line.dataset.id = String(id);
-      shownIds.add(String(id));
+  /** Shown messages with an id, in pane order (which is id order). */
+  function idLines() {
+    return messages.querySelectorAll(".msg[data-id]");
+  }
+
+  /**
+   * Puts a line with message id `id` where id order says, among the lines
+   * already shown. Lines without an id (notices, my pending messages) stay put.
+   */
+  function placeById(line, id) {
+    if (!line.isConnected && (maxShownId === null || id > maxShownId)) {
+      messages.appendChild(line); // the usual case: newer than anything shown
+      return;
     }
-    setMessageTime(line, at);
-  }
-
-  function markFailed(line, reason) {
-    settle(line);
-    line.classList.remove("pending", "sent");
-    line.classList.add("failed");
-    const note = document.createElement("div");
-    note.className = "error";
-    note.setAttribute("role", "alert");
-    note.textContent = reason;
-    const follow = isNearBottom();
-    line.appendChild(note);
-    if (follow) messages.scrollTop = messages.scrollHeight;
-  }
-
-  /** Renders a say event from the server (someone else, or me in another tab). */
-  function showIncoming(data) {
-    const id = String(data.id);
-    if (shownIds.has(id)) return;
-
-    const isPrivate = data.to !== EVERYONE;
-    if (data.from === me) {
-      // The server may echo my own message before it answers my ack: adopt it.
-      const pending = findPendingMine(data.to, data.msg);
-      if (pending) {
-        markSent(pending, id, data.at);
-        return;
+    const next = [...idLines()].find((el) => el !== line && Number(el.dataset.id) > id);
+    if (next) {
+      if (line.nextElementSibling !== next) messages.insertBefore(line, next);
+    } else if (!line.isConnected) {
+      messages.appendChild(line);
+    } else {
+      // Nothing newer: it belongs after the newest shown message.
+      const shown = [...idLines()].filter((el) => el !== line);
+      const newest = shown[shown.length - 1];
+      if (newest && newest.compareDocumentPosition(line) & Node.DOCUMENT_POSITION_PRECEDING) {
+        newest.after(line);
       }
     }
-    shownIds.add(id);
-    stopTyping(data.from);
+  }
 
+  /** Records a message id as shown; advances `lastId` unless a catch-up is still paging. */
+  function noteShown(id, line) {
+    lines.set(String(id), line);
+    if (maxShownId === null || id > maxShownId) maxShownId = id;
+    if (!catchingUp && (lastId === null || id > lastId)) lastId = id;
+  }
+
+  /**
+   * Renders a message from the server (history or live), unless it is already
+   * on screen. Returns true when it was drawn.
+   */
+  function showMessage(data) {
+    if (!data || !validId(data.id) || lines.has(String(data.id))) return false;
     const mine = data.from === me;
+    const isPrivate = data.to !== EVERYONE;
     const line = buildMessage({
       who: mine ? "You" : data.from,
       whom: !isPrivate ? "everyone" : data.to === me ? "you" : data.to,
@@ -191,19 +237,141 @@
       isPrivate,
       classes: mine ? ["mine", "sent"] : [],
     });
-    line.dataset.id = id;
-    appendLine(line);
-  }
-
-  function findPendingMine(to, msg) {
-    for (const line of messages.querySelectorAll(".msg.mine.pending:not([data-id])")) {
-      if (line.dataset.to === to && line.dataset.msg === String(msg).trim()) return line;
+    line.dataset.id = String(data.id);
+    if (data.queued === true && isPrivate && data.to === me && !mine) {
+      line.querySelector(".meta").append(" ", span("queued", QUEUED_LABEL));
     }
-    return null;
+    placeById(line, data.id);
+    noteShown(data.id, line);
+    return true;
   }
 
-  /** Shows my message at once, sends it, then settles it from the ack. */
-  function sendMessage(to, msg) {
+  /** A live `say` (someone else, or me in another tab). */
+  function showIncoming(data) {
+    const follow = isNearBottom();
+    if (!showMessage(data)) return;
+    stopTyping(data.from);
+    if (follow) scrollToBottom();
+  }
+
+  /** Renders a batch of history, keeping the reader at the bottom if they were there. */
+  function showBatch(batch) {
+    const follow = isNearBottom();
+    batch.forEach(showMessage);
+    if (follow) scrollToBottom();
+  }
+
+  function batchOf(data) {
+    return data && Array.isArray(data.messages) ? data.messages : [];
+  }
+
+  // History
+
+  function setHasOlder(more) {
+    loadOlderButton.hidden = !more;
+    loadOlderButton.disabled = false;
+  }
+
+  /** A connection's first event: what I missed (or the latest page), oldest first. */
+  function receiveHistory(data) {
+    connection += 1;
+    catchingUp = false;
+    const batch = batchOf(data);
+    const caughtUpFrom = sinceRequested;
+    showBatch(batch);
+    if (caughtUpFrom === null) {
+      // The latest page: `more` says older messages exist.
+      setHasOlder(Boolean(data && data.more));
+    } else if (data && data.more && batch.length > 0) {
+      // Cut short: page forward from the end of the batch.
+      catchingUp = true;
+      catchUp(batch[batch.length - 1].id, connection);
+    }
+    if (!restored) {
+      restored = true;
+      restoreOutbox();
+    }
+  }
+
+  /** Pages forward after a cut-short catch-up until the newest message is shown. */
+  function catchUp(after, forConnection) {
+    socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emit("history", { after, limit: CATCH_UP_PAGE }, (err, ack) => {
+        if (forConnection !== connection) return; // a reconnect started over
+        if (err || !ack || !ack.ok) {
+          setTimeout(() => {
+            if (forConnection === connection && socket.connected) catchUp(after, forConnection);
+          }, RESEND_DELAY_MS);
+          return;
+        }
+        const batch = batchOf(ack);
+        showBatch(batch);
+        batch.forEach((m) => {
+          if (validId(m.id) && (lastId === null || m.id > lastId)) lastId = m.id;
+        });
+        if (ack.more && batch.length > 0) {
+          catchUp(batch[batch.length - 1].id, forConnection);
+        } else {
+          catchingUp = false;
+          if (maxShownId !== null && (lastId === null || maxShownId > lastId)) lastId = maxShownId;
+        }
+      });
+  }
+
+  /** The "load older messages" button: one page before the oldest shown, scroll position kept. */
+  function loadOlder() {
+    const oldest = idLines()[0];
+    if (!oldest) {
+      setHasOlder(false);
+      return;
+    }
+    loadOlderButton.disabled = true;
+    socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emit("history", { before: Number(oldest.dataset.id), limit: HISTORY_PAGE }, (err, ack) => {
+        if (err || !ack || !ack.ok) {
+          loadOlderButton.disabled = false;
+          addNotice((ack && ack.message) || ERROR_TEXT.history);
+          return;
+        }
+        const fromBottom = messages.scrollHeight - messages.scrollTop;
+        batchOf(ack).forEach(showMessage);
+        setHasOlder(Boolean(ack.more));
+        messages.scrollTop = messages.scrollHeight - fromBottom;
+      });
+  }
+
+  // Sending
+
+  function saveOutbox() {
+    try {
+      const unsent = outbox.map(({ cid, to, msg }) => ({ cid, to, msg }));
+      if (unsent.length) sessionStorage.setItem(outboxKey, JSON.stringify(unsent));
+      else sessionStorage.removeItem(outboxKey);
+    } catch {
+      // Storage full or disabled: the messages are still resent while the page is open.
+    }
+  }
+
+  /** Messages still unacknowledged when this tab was reloaded: shown pending and sent again. */
+  function restoreOutbox() {
+    let saved = [];
+    try {
+      saved = JSON.parse(sessionStorage.getItem(outboxKey) || "[]");
+    } catch {
+      saved = [];
+    }
+    if (!Array.isArray(saved)) return;
+    for (const item of saved) {
+      if (item && typeof item.cid === "string" && typeof item.to === "string" && typeof item.msg === "string") {
+        enqueue(draft(item.to, item.msg, item.cid));
+      }
+    }
+  }
+
+  /** My message on screen at once, pending, before the server has it. */
+  function draft(to, msg, cid) {
     const line = buildMessage({
       who: "You",
       whom: to === EVERYONE ? "everyone" : to,
@@ -212,28 +380,86 @@
       isPrivate: to !== EVERYONE,
       classes: ["mine", "pending"],
     });
-    // Used only to recognise the server's echo of this message.
-    line.dataset.to = to;
-    line.dataset.msg = msg;
     appendLine(line, { forceScroll: true });
+    return { cid, to, msg, line };
+  }
 
-    socket.timeout(ACK_TIMEOUT_MS).emit("say", { to, msg }, (err, ack) => {
+  function enqueue(entry) {
+    outbox.push(entry);
+    saveOutbox();
+    pump();
+  }
+
+  /** Sends the oldest unacknowledged message, if connected and none is awaiting its ack. */
+  function pump() {
+    if (inFlight || !socket.connected || outbox.length === 0) return;
+    const entry = outbox[0];
+    inFlight = entry;
+    const payload = { to: entry.to, msg: entry.msg, cid: entry.cid };
+    socket.timeout(ACK_TIMEOUT_MS).emit("say", payload, (err, ack) => {
+      inFlight = null;
       if (err) {
-        markFailed(line, ERROR_TEXT.timeout);
-      } else if (ack && ack.ok) {
-        settleAck(line, ack);
+        // No answer (a timeout, or the socket dropped): send it again with the
+        // same cid, on reconnect or shortly; the server never stores it twice.
+        setTimeout(pump, RESEND_DELAY_MS);
+        return;
+      }
+      outbox.shift();
+      saveOutbox();
+      if (ack && ack.ok) {
+        settleAck(entry.line, ack);
       } else {
         const code = ack && ack.error;
-        markFailed(line, (ack && ack.message) || ERROR_TEXT[code] || "The message was not sent.");
+        markFailed(entry, (ack && ack.message) || ERROR_TEXT[code] || "The message was not sent.");
       }
+      pump();
     });
   }
 
+  function sendMessage(to, msg) {
+    enqueue(draft(to, msg, newCid()));
+  }
+
+  /** The server has my message (a duplicate ack too): it is sent, with its id and time. */
   function settleAck(line, ack) {
+    line.classList.remove("pending", "failed");
+    line.classList.add("sent");
+    if (!validId(ack.id)) return;
     const id = String(ack.id);
-    const twin = findMessage(id);
-    if (twin && twin !== line) twin.remove(); // the echo was drawn separately
-    markSent(line, line.dataset.id || id, ack.at);
+    const twin = lines.get(id);
+    if (twin && twin !== line) {
+      // Already on screen, in its place (a catch-up brought it): one is enough.
+      line.remove();
+      return;
+    }
+    line.dataset.id = id;
+    setMessageTime(line, ack.at);
+    placeById(line, ack.id);
+    noteShown(ack.id, line);
+  }
+
+  /** The server refused it: say why, and offer to send it again (same cid). */
+  function markFailed(entry, reason) {
+    const { line } = entry;
+    line.classList.remove("pending", "sent");
+    line.classList.add("failed");
+    const note = document.createElement("div");
+    note.className = "error";
+    note.setAttribute("role", "alert");
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry";
+    retry.textContent = "retry";
+    retry.addEventListener("click", () => {
+      note.remove();
+      line.classList.remove("failed");
+      line.classList.add("pending");
+      enqueue(entry);
+    });
+    note.append(span("reason", reason), " ", retry);
+    const follow = isNearBottom();
+    line.appendChild(note);
+    if (follow) scrollToBottom();
   }
 
   // Online list
@@ -302,9 +528,10 @@
     }
     sayTo.textContent = target === EVERYONE ? "everyone" : target;
     sayTo.classList.toggle("private", target !== EVERYONE);
-    const gone = target !== EVERYONE && !findUser(target);
-    sayTo.classList.toggle("gone", gone);
-    sayTo.title = gone ? `${target} is not online` : "";
+    // Private messages to someone offline are kept for them: only a hint, not an error.
+    const away = target !== EVERYONE && !findUser(target);
+    sayTo.classList.toggle("gone", away);
+    sayTo.title = away ? `${target} is not online; they will get it when they come back` : "";
   }
 
   // Typing
@@ -366,6 +593,15 @@
     }, KICK_RETRY_DELAY_MS);
   }
 
+  /** The server refused the connection (its database is down): try again later, backing off. */
+  function retryWhenAvailable() {
+    const delay = unavailableDelay * (0.75 + Math.random() / 2);
+    unavailableDelay = Math.min(unavailableDelay * 2, UNAVAILABLE_RETRY_MAX_MS);
+    setTimeout(() => {
+      if (!socket.connected && !socket.active) socket.connect();
+    }, delay);
+  }
+
   // DOM events
 
   composer.addEventListener("submit", (event) => {
@@ -383,12 +619,19 @@
     if (entry && userList.contains(entry)) setTarget(entry.dataset.user);
   });
 
+  loadOlderButton.addEventListener("click", loadOlder);
+
   // Socket events
 
-  socket.on("connect", () => showState("online"));
+  socket.on("connect", () => {
+    unavailableDelay = UNAVAILABLE_RETRY_MS;
+    showState("online");
+    pump();
+  });
 
   socket.on("disconnect", (reason) => {
     clearTyping();
+    catchingUp = false;
     // active: the client will reconnect by itself (not after a server kick).
     showState(socket.active ? "reconnecting" : "offline");
     if (reason === "io server disconnect") retryAfterKick();
@@ -398,12 +641,21 @@
   socket.io.on("reconnect_failed", () => showState("offline"));
 
   socket.on("connect_error", (err) => {
-    if (err && err.message === "unauthorized") {
+    const reason = err && err.message;
+    if (reason === "unauthorized") {
       window.location.assign(`${loginPath}?next=${encodeURIComponent(window.location.pathname)}`);
       return;
     }
-    showState(socket.active ? "reconnecting" : "offline");
+    if (!socket.active) {
+      // Refused by the server (not a network error, which the client retries itself).
+      showState("reconnecting");
+      retryWhenAvailable();
+      return;
+    }
+    showState("reconnecting");
   });
+
+  socket.on("history", receiveHistory);
 
   socket.on("online", (data) => {
     if (Array.isArray(data.users)) {
