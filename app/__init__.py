@@ -1,5 +1,6 @@
 """Chatroom: the application factory, the whole wiring on one screen."""
 
+import fcntl
 import logging
 import os
 import secrets
@@ -17,6 +18,9 @@ from .extensions import csrf, db, login_manager, migrate, socketio
 from .serving import detect_async_mode
 
 log = logging.getLogger(__name__)
+
+# Any fixed number: the PostgreSQL advisory lock taken while migrating.
+MIGRATION_LOCK_ID = 4242_0001
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -75,11 +79,34 @@ def create_app(test_config=None):
     app.after_request(_security_headers)
 
     if app.config["CHAT_AUTO_MIGRATE"]:
-        from flask_migrate import upgrade
-
-        with app.app_context():
-            upgrade()
+        _migrate(app)
     return app
+
+
+def _migrate(app):
+    """Apply pending migrations, one process at a time.
+
+    Several processes may start together on one database (see "Scaling out"):
+    PostgreSQL serialises them with an advisory lock, SQLite with a lock file
+    beside the database (SQLite is shared only on one machine).
+    """
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as connection:
+                connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+                try:
+                    upgrade()
+                finally:
+                    connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            with open(engine.url.database + ".migrate-lock", "w") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                upgrade()
+        else:
+            upgrade()
 
 
 def _message_queue(redis_url):
