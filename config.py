@@ -47,6 +47,9 @@ class Config:
     # Largest Socket.IO packet accepted; a bigger frame closes that connection.
     CHAT_MAX_HTTP_BUFFER_SIZE = 64 * 1024
 
+    # Benchmark only: skip the database write of messages, to measure what it costs.
+    CHAT_BENCH_NO_STORE = _env_bool("CHAT_BENCH_NO_STORE")
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

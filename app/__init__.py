@@ -131,7 +131,7 @@ def _wire_chat(app):
     from .chat.presence import LocalPresence
     from .chat.ratelimit import RateLimits
     from .chat.service import NAMESPACE, Chat
-    from .chat.store import MessageStore
+    from .chat.store import MessageStore, UnstoredMessages
 
     redis_url = app.config["REDIS_URL"]
     if redis_url:
@@ -154,7 +154,7 @@ def _wire_chat(app):
         socketio=socketio,
         presence=presence,
         limits=limits,
-        store=MessageStore(),
+        store=UnstoredMessages() if app.config["CHAT_BENCH_NO_STORE"] else MessageStore(),
         max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
         delivery=delivery,
     )

@@ -1,5 +1,7 @@
 """The message store: every accepted message is committed here before anyone sees it."""
 
+import itertools
+
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import aliased
@@ -110,3 +112,36 @@ def _wire(message, sender_name, recipient_name):
     if message.queued:
         wire["queued"] = True
     return wire
+
+
+class UnstoredMessages:
+    """Benchmark only (``CHAT_BENCH_NO_STORE=1``): ids and times without a database write.
+
+    Lets the benchmark measure what persistence costs. Nothing is kept: history
+    is empty and a repeated cid is not recognised. Never use it for real.
+    """
+
+    def __init__(self):
+        self._ids = itertools.count(1)
+
+    def add(self, sender, recipient, body, cid=None, queued=False):
+        """Return the message in wire form with a fresh id, storing nothing."""
+        return {
+            "id": next(self._ids),
+            "from": sender.name,
+            "to": recipient.name if recipient else EVERYONE,
+            "msg": body,
+            "at": iso(),
+        }
+
+    def find_by_cid(self, sender_id, cid):
+        """Nothing is stored, so no cid is ever known."""
+        return None
+
+    def since(self, user_id, after, limit):
+        """No history."""
+        return [], False
+
+    def latest(self, user_id, limit, before=None):
+        """No history."""
+        return [], False
