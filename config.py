@@ -34,6 +34,8 @@ class Config:
     # Set for several server processes: the Socket.IO message queue and the store
     # for presence and rate limits. Unset: everything stays in this process.
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Socket.IO's pub/sub channel; default "chatroom-db<N>" from REDIS_URL's database number.
+    CHAT_REDIS_CHANNEL = os.environ.get("CHAT_REDIS_CHANNEL") or None
     # Seconds after which a process that stopped heartbeating (killed) loses its users.
     CHAT_PRESENCE_TTL = int(os.environ.get("CHAT_PRESENCE_TTL", "30"))
 
@@ -44,6 +46,8 @@ class Config:
     CHAT_MAX_MESSAGE_LENGTH = int(os.environ.get("CHAT_MAX_MESSAGE_LENGTH", "2000"))
     # None: chosen from what is serving (see app.serving.detect_async_mode).
     CHAT_ASYNC_MODE = os.environ.get("CHAT_ASYNC_MODE") or None
+    # permessage-deflate on websockets: off, since chat frames are small (see app.serving).
+    CHAT_WS_COMPRESSION = _env_bool("CHAT_WS_COMPRESSION")
     # Largest Socket.IO packet accepted; a bigger frame closes that connection.
     CHAT_MAX_HTTP_BUFFER_SIZE = 64 * 1024
 

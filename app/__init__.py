@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from config import CONFIGS
 
 from .extensions import csrf, db, login_manager, migrate, socketio
-from .serving import detect_async_mode
+from .serving import WebsocketTuning, detect_async_mode
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,9 @@ def create_app(test_config=None):
         async_mode=detect_async_mode(app.config["CHAT_ASYNC_MODE"]),
         cors_allowed_origins=_origin_checker(app.config["CHAT_ALLOWED_ORIGINS"]),
         max_http_buffer_size=app.config["CHAT_MAX_HTTP_BUFFER_SIZE"],
-        **_message_queue(app.config["REDIS_URL"]),
+        **_message_queue(app.config["REDIS_URL"], app.config["CHAT_REDIS_CHANNEL"]),
     )
+    app.wsgi_app = WebsocketTuning(app.wsgi_app, compression=app.config["CHAT_WS_COMPRESSION"])
 
     from .auth import bp as auth_bp
     from .chat import bp as chat_bp
@@ -109,15 +110,18 @@ def _migrate(app):
             upgrade()
 
 
-def _message_queue(redis_url):
+def _message_queue(redis_url, channel):
     """With REDIS_URL, Socket.IO fans out through Redis to every server process."""
     if not redis_url:
         return {}
     import socketio as python_socketio
 
-    from .chat.scaleout import REDIS_OPTIONS
+    from .chat.scaleout import REDIS_OPTIONS, channel_for
 
-    return {"client_manager": python_socketio.RedisManager(redis_url, redis_options=dict(REDIS_OPTIONS))}
+    manager = python_socketio.RedisManager(
+        redis_url, channel=channel or channel_for(redis_url), redis_options=dict(REDIS_OPTIONS)
+    )
+    return {"client_manager": manager}
 
 
 def _wire_chat(app):

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from app import create_app
 from app.chat.ratelimit import parse_rate
-from app.extensions import db
+from app.extensions import db, socketio
 from app.serving import detect_async_mode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,4 +148,28 @@ def test_max_message_length_is_configurable(tmp_path):
         sock.emit("say", {"to": "all", "msg": "123456"}, namespace="/chat", callback=True)["error"]
         == "too_long"
     )
+    sock.disconnect(namespace="/chat")
+
+
+def test_each_redis_database_gets_its_own_pubsub_channel():
+    from app.chat.scaleout import channel_for
+
+    # Redis pub/sub ignores database numbers: deployments on /1 and /2 must not hear each other.
+    assert channel_for("redis://127.0.0.1:6379/1") != channel_for("redis://127.0.0.1:6379/2")
+    assert channel_for("redis://127.0.0.1:6379") == channel_for("redis://127.0.0.1:6379/0")
+
+
+def test_bench_switch_delivers_without_storing(tmp_path):
+    from app.chat.models import Message
+    from tests.conftest import AuthActions
+
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/b.sqlite3", "CHAT_BENCH_NO_STORE": True}
+    )
+    client = app.test_client()
+    AuthActions(client).register("alice")
+    sock = socketio.test_client(app, namespace="/chat", flask_test_client=client)
+    assert sock.emit("say", {"to": "all", "msg": "x"}, namespace="/chat", callback=True)["id"] == 1
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Message.id))) == 0
     sock.disconnect(namespace="/chat")

@@ -18,6 +18,16 @@ from .protocol import iso
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 3, "retry": Retry(NoBackoff(), 1)}
 
 
+def channel_for(url):
+    """The pub/sub channel for a Redis URL: one per database number.
+
+    Redis pub/sub ignores database numbers, so two deployments sharing one
+    Redis on /1 and /2 would otherwise hear each other's messages.
+    """
+    database = redis.connection.parse_url(url).get("db", 0)
+    return f"chatroom-db{database}"
+
+
 def make_redis(url):
     """A Redis client that gives up quickly instead of retrying for seconds."""
     return redis.Redis.from_url(url, **REDIS_OPTIONS)

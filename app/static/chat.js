@@ -223,11 +223,14 @@
 
   /**
    * Renders a message from the server (history or live), unless it is already
-   * on screen. Returns true when it was drawn.
+   * on screen. Returns true when it was drawn. With `adopt`, a message of mine
+   * that is still pending here takes over that pending line rather than
+   * drawing a second one.
    */
-  function showMessage(data) {
+  function showMessage(data, { adopt = true } = {}) {
     if (!data || !validId(data.id) || lines.has(String(data.id))) return false;
     const mine = data.from === me;
+    if (mine && adopt && adoptPending(data)) return true;
     const isPrivate = data.to !== EVERYONE;
     const line = buildMessage({
       who: mine ? "You" : data.from,
@@ -244,6 +247,32 @@
     placeById(line, data.id);
     noteShown(data.id, line);
     return true;
+  }
+
+  /**
+   * My message came back before its ack (a catch-up after the ack was lost
+   * with the connection, or my other tab said the same): the pending line
+   * becomes it. If it was in fact another message, settleAck puts that right,
+   * the two being identical on screen.
+   */
+  function adoptPending(data) {
+    const entry = outbox.find(
+      (e) => e.emitted && e.adoptedId === undefined && e.to === data.to && e.msg === data.msg,
+    );
+    if (!entry) return false;
+    entry.adoptedId = data.id;
+    markLineSent(entry.line, data.id, data.at);
+    return true;
+  }
+
+  /** A line of mine is on the server as message `id`. */
+  function markLineSent(line, id, at) {
+    line.classList.remove("pending", "failed");
+    line.classList.add("sent");
+    line.dataset.id = String(id);
+    setMessageTime(line, at);
+    placeById(line, id);
+    noteShown(id, line);
   }
 
   /** A live `say` (someone else, or me in another tab). */
@@ -278,7 +307,17 @@
     catchingUp = false;
     const batch = batchOf(data);
     const caughtUpFrom = sinceRequested;
+    const restoring = !restored;
+    if (restoring) {
+      // Before the batch, so a restored message already stored is adopted, not drawn twice.
+      restored = true;
+      restoreOutbox();
+    }
     showBatch(batch);
+    if (restoring) {
+      // The rest are still unsent: pending, below the history.
+      outbox.filter((e) => !e.line.isConnected).forEach((e) => appendLine(e.line, { forceScroll: true }));
+    }
     if (caughtUpFrom === null) {
       // The latest page: `more` says older messages exist.
       setHasOlder(Boolean(data && data.more));
@@ -287,10 +326,7 @@
       catchingUp = true;
       catchUp(batch[batch.length - 1].id, connection);
     }
-    if (!restored) {
-      restored = true;
-      restoreOutbox();
-    }
+    pump();
   }
 
   /** Pages forward after a cut-short catch-up until the newest message is shown. */
@@ -336,7 +372,8 @@
           return;
         }
         const fromBottom = messages.scrollHeight - messages.scrollTop;
-        batchOf(ack).forEach(showMessage);
+        // Old messages: never mistaken for one of mine still pending.
+        batchOf(ack).forEach((m) => showMessage(m, { adopt: false }));
         setHasOlder(Boolean(ack.more));
         messages.scrollTop = messages.scrollHeight - fromBottom;
       });
@@ -354,7 +391,10 @@
     }
   }
 
-  /** Messages still unacknowledged when this tab was reloaded: shown pending and sent again. */
+  /**
+   * Messages still unacknowledged when this tab was reloaded: shown pending and
+   * queued to be sent again (on connect, after the history that may hold them).
+   */
   function restoreOutbox() {
     let saved = [];
     try {
@@ -365,13 +405,13 @@
     if (!Array.isArray(saved)) return;
     for (const item of saved) {
       if (item && typeof item.cid === "string" && typeof item.to === "string" && typeof item.msg === "string") {
-        enqueue(draft(item.to, item.msg, item.cid));
+        // Sent before the reload, perhaps: the history may hold it.
+        outbox.push(draft(item.to, item.msg, item.cid, { attach: false, emitted: true }));
       }
     }
   }
 
-  /** My message on screen at once, pending, before the server has it. */
-  function draft(to, msg, cid) {
+  function pendingLine(to, msg, { attach = true } = {}) {
     const line = buildMessage({
       who: "You",
       whom: to === EVERYONE ? "everyone" : to,
@@ -380,8 +420,17 @@
       isPrivate: to !== EVERYONE,
       classes: ["mine", "pending"],
     });
-    appendLine(line, { forceScroll: true });
-    return { cid, to, msg, line };
+    if (attach) appendLine(line, { forceScroll: true });
+    return line;
+  }
+
+  /**
+   * My message on screen at once, pending, before the server has it. An entry
+   * of the outbox: `emitted` once it may have reached the server; `adoptedId`
+   * when a message from the server took over its line before the ack came.
+   */
+  function draft(to, msg, cid, { attach = true, emitted = false } = {}) {
+    return { cid, to, msg, line: pendingLine(to, msg, { attach }), emitted, adoptedId: undefined };
   }
 
   function enqueue(entry) {
@@ -395,6 +444,7 @@
     if (inFlight || !socket.connected || outbox.length === 0) return;
     const entry = outbox[0];
     inFlight = entry;
+    entry.emitted = true;
     const payload = { to: entry.to, msg: entry.msg, cid: entry.cid };
     socket.timeout(ACK_TIMEOUT_MS).emit("say", payload, (err, ack) => {
       inFlight = null;
@@ -407,7 +457,7 @@
       outbox.shift();
       saveOutbox();
       if (ack && ack.ok) {
-        settleAck(entry.line, ack);
+        settleAck(entry, ack);
       } else {
         const code = ack && ack.error;
         markFailed(entry, (ack && ack.message) || ERROR_TEXT[code] || "The message was not sent.");
@@ -421,25 +471,34 @@
   }
 
   /** The server has my message (a duplicate ack too): it is sent, with its id and time. */
-  function settleAck(line, ack) {
-    line.classList.remove("pending", "failed");
-    line.classList.add("sent");
-    if (!validId(ack.id)) return;
-    const id = String(ack.id);
-    const twin = lines.get(id);
-    if (twin && twin !== line) {
-      // Already on screen, in its place (a catch-up brought it): one is enough.
-      line.remove();
+  function settleAck(entry, ack) {
+    const { line } = entry;
+    if (!validId(ack.id)) {
+      line.classList.remove("pending", "failed");
+      line.classList.add("sent");
       return;
     }
-    line.dataset.id = id;
-    setMessageTime(line, ack.at);
-    placeById(line, ack.id);
-    noteShown(ack.id, line);
+    if (entry.adoptedId === ack.id) return; // drawn when the catch-up brought it
+    const shown = lines.has(String(ack.id));
+    if (entry.adoptedId !== undefined) {
+      // The adopted line is another message of mine with the same text: it stays, and this one is drawn too.
+      if (!shown) markLineSent(pendingLine(entry.to, entry.msg), ack.id, ack.at);
+      return;
+    }
+    if (shown) {
+      line.remove(); // already on screen, in its place: one is enough
+      return;
+    }
+    markLineSent(line, ack.id, ack.at);
   }
 
   /** The server refused it: say why, and offer to send it again (same cid). */
   function markFailed(entry, reason) {
+    if (entry.adoptedId !== undefined) {
+      // The adopted line shows another message of mine that does exist: this one gets its own.
+      entry.line = pendingLine(entry.to, entry.msg);
+      entry.adoptedId = undefined;
+    }
     const { line } = entry;
     line.classList.remove("pending", "sent");
     line.classList.add("failed");
