@@ -39,6 +39,10 @@ class Config:
     # Seconds after which a process that stopped heartbeating (killed) loses its users.
     CHAT_PRESENCE_TTL = int(os.environ.get("CHAT_PRESENCE_TTL", "30"))
 
+    # Seconds a user's "offline" waits, so that a page refresh does not announce
+    # them leaving and coming back.
+    CHAT_OFFLINE_GRACE = float(os.environ.get("CHAT_OFFLINE_GRACE", "2"))
+
     # Origins, besides the page's own, allowed to open a socket.
     CHAT_ALLOWED_ORIGINS = _env_list("CHAT_ALLOWED_ORIGINS")
     # "COUNT/SECONDS" accepted messages per user; "0" turns the limit off.

@@ -139,7 +139,7 @@ def _wire_chat(app):
 
     redis_url = app.config["REDIS_URL"]
     if redis_url:
-        from .chat.outage import RepeatFilter
+        from .chat.outage import OutageLog, RepeatFilter
         from .chat.presence import RedisPresence
         from .chat.scaleout import REDIS_OPTIONS, SharedLock, keep_presence, make_redis
 
@@ -147,7 +147,8 @@ def _wire_chat(app):
         ttl = app.config["CHAT_PRESENCE_TTL"]
         presence = RedisPresence(client, process_id=uuid.uuid4().hex, ttl=ttl)
         limits = RateLimits(app.config["CHAT_RATE_LIMIT"], redis_url, **REDIS_OPTIONS)
-        delivery = SharedLock(client, "chat:delivery")
+        redis_health = OutageLog("Redis")
+        delivery = SharedLock(client, "chat:delivery", redis_health)
         # python-socketio logs every failed publish: once a minute is enough.
         socketio.server.logger.addFilter(RepeatFilter(60))
     else:
@@ -155,18 +156,20 @@ def _wire_chat(app):
         limits = RateLimits(app.config["CHAT_RATE_LIMIT"])
         delivery = None
     app.extensions["chat"] = Chat(
-        socketio=socketio,
+        server=socketio.server,
         presence=presence,
         limits=limits,
         store=UnstoredMessages() if app.config["CHAT_BENCH_NO_STORE"] else MessageStore(),
         max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
         delivery=delivery,
+        offline_grace=app.config["CHAT_OFFLINE_GRACE"],
     )
     # After init_app: on_namespace registers on the server that init_app just made.
     socketio.on_namespace(ChatNamespace(NAMESPACE))
     socketio.on_error(NAMESPACE)(_socket_error)
     if redis_url:
-        socketio.start_background_task(keep_presence, socketio, presence, NAMESPACE, max(1, ttl / 3))
+        chat = app.extensions["chat"]
+        chat.server.start_background_task(keep_presence, chat, redis_health, max(1, ttl / 3))
 
 
 def _socket_error(error):

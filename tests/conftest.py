@@ -38,7 +38,9 @@ def app(request, database, tmp_path):
         uri = request.getfixturevalue("postgres_url")
     else:
         uri = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "CHAT_ASYNC_MODE": "threading"})
+    settings = {"SQLALCHEMY_DATABASE_URI": uri, "CHAT_ASYNC_MODE": "threading", "CHAT_OFFLINE_GRACE": 0}
+    settings.update(getattr(request, "param", None) or {})
+    app = create_app(settings)
     if database == "postgresql":
         with app.app_context():
             db.session.execute(text("TRUNCATE messages, users RESTART IDENTITY CASCADE"))

@@ -1,5 +1,9 @@
 """Presence over the /chat namespace: who hears about whom, and when."""
 
+import time
+
+import pytest
+
 from tests.conftest import events
 
 
@@ -87,3 +91,41 @@ def test_count_follows_users_not_sockets(browser, connect):
     (own,) = events(sock, "online")
     assert own["count"] == 3
     assert own["users"] == ["alice", "bob", "carol"]
+
+
+GRACE = {"CHAT_OFFLINE_GRACE": 0.3}
+
+
+def wait_for_events(sock, name, timeout=3.0):
+    """Poll ``sock`` until it has received ``name`` events (the grace timer runs in a thread)."""
+    deadline = time.monotonic() + timeout
+    found = []
+    while time.monotonic() < deadline and not found:
+        found = events(sock, name)
+        time.sleep(0.02)
+    return found
+
+
+@pytest.mark.parametrize("app", [GRACE], indirect=True)
+def test_a_refresh_within_the_grace_period_announces_nothing(browser, connect):
+    # Browsers close the old page's socket before the reloaded page connects.
+    alice, bob = browser("alice"), browser("bob")
+    watcher = connect(alice)
+    connect(bob).disconnect(namespace="/chat")
+    connect(bob)
+    events(watcher)
+    time.sleep(0.6)  # well past the grace period: the cancelled notice must stay cancelled
+    assert events(watcher) == []
+
+
+@pytest.mark.parametrize("app", [GRACE], indirect=True)
+def test_leaving_is_announced_after_the_grace_period(browser, connect):
+    alice, bob = browser("alice"), browser("bob")
+    watcher = connect(alice)
+    tab = connect(bob)
+    events(watcher)
+    tab.disconnect(namespace="/chat")
+    assert events(watcher) == []  # not yet
+    (notice,) = wait_for_events(watcher, "offline")
+    assert notice["user"] == "bob"
+    assert notice["count"] == 1

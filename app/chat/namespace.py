@@ -1,5 +1,7 @@
 """The /chat Socket.IO namespace: event handlers only; the rules live in ``Chat``."""
 
+import contextlib
+
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
@@ -19,21 +21,25 @@ class ChatNamespace(Namespace):
 
     def on_connect(self, auth=None):
         """A logged-in browser joins: its history first, then presence (others hear of a first socket)."""
+        if not current_user.is_authenticated:
+            raise ConnectionRefusedError("unauthorized")
         chat = _chat()
+        user = OnlineUser(current_user.id, current_user.username)
+
+        def admit(history):
+            emit("history", history)
+            join_room(personal_room(user.id))
+            join_room(EVERYONE_ROOM)
+
         try:
-            if not current_user.is_authenticated:
-                raise ConnectionRefusedError("unauthorized")
-            user = OnlineUser(current_user.id, current_user.username)
-
-            def admit(history):
-                emit("history", history)
-                join_room(personal_room(user.id))
-                join_room(EVERYONE_ROOM)
-
+            change = chat.arrive(user, request.sid)
+        except PresenceUnavailable:
+            # Redis is away: refuse now; the page retries (see chat.js).
+            raise ConnectionRefusedError("unavailable") from None
+        try:
             chat.join(user, read_since(auth), admit)
-            change = chat.presence.connect(user, request.sid)
-        except (ChatError, SQLAlchemyError, PresenceUnavailable):
-            # The database or Redis is away: refuse now; the client retries (see chat.js).
+        except (ChatError, SQLAlchemyError):
+            chat.leave(request.sid)  # undo the arrival; the database is away
             raise ConnectionRefusedError("unavailable") from None
         notice = {"user": user.name, "at": iso(), "count": change.count}
         if change.edge:
@@ -41,14 +47,10 @@ class ChatNamespace(Namespace):
         emit("online", {**notice, "users": chat.presence.names()})
 
     def on_disconnect(self, reason=None):
-        """A socket closes: everyone hears ``offline`` when it was its user's last."""
-        try:
-            change = _chat().presence.disconnect(request.sid)
-        except PresenceUnavailable:
-            return  # the presence loop retries it and announces the offline then
-        if change is not None and change.edge:
-            notice = {"user": change.user.name, "at": iso(), "count": change.count}
-            emit("offline", notice, broadcast=True)
+        """A socket closes: everyone hears ``offline`` when it was its user's last (after a grace period)."""
+        # Without Redis the presence loop retries the removal and announces it later.
+        with contextlib.suppress(PresenceUnavailable):
+            _chat().leave(request.sid)
 
     def on_say(self, payload=None, *_ignored):
         """A user speaks: to everyone but this socket, or privately to both people's rooms. Acks."""

@@ -17,6 +17,7 @@ class OutageLog:
 
     def __init__(self, what):
         self.what = what
+        self.outages = 0  # how many outages began so far
         self._down = False
         self._lock = threading.Lock()
 
@@ -24,6 +25,7 @@ class OutageLog:
         """Record a failure; only the first of an outage is logged."""
         with self._lock:
             first, self._down = not self._down, True
+            self.outages += first
         if first:
             log.error("%s is unavailable (%s); carrying on without it", self.what, error)
 

@@ -87,6 +87,11 @@ class LocalPresence:
         with self._lock:
             return sorted((user.name for user in self._users.values()), key=str.casefold)
 
+    def count(self):
+        """How many users are online."""
+        with self._lock:
+            return len(self._users)
+
 
 class PresenceUnavailable(Exception):
     """The shared presence store (Redis) did not answer."""
@@ -249,6 +254,13 @@ class RedisPresence:
         except RedisError as error:
             raise PresenceUnavailable(str(error)) from error
         return sorted((_text(name) for name in names), key=str.casefold)
+
+    def count(self):
+        """How many users are online, on every process."""
+        try:
+            return int(self._redis.hlen(self._prefix + "names"))
+        except RedisError as error:
+            raise PresenceUnavailable(str(error)) from error
 
     def heartbeat(self):
         """Refresh this process's liveness; return ``(gone users, count)`` like ``reap``.

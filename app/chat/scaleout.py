@@ -4,15 +4,15 @@ With ``REDIS_URL`` unset none of this runs: one process keeps everything in memo
 """
 
 import threading
+import time
 
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .outage import OutageLog
 from .presence import PresenceUnavailable
-from .protocol import iso
+from .service import EVERYONE_ROOM, NAMESPACE
 
 # Fail fast while Redis is away: a handler must never wait seconds on it.
 REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 3, "retry": Retry(NoBackoff(), 1)}
@@ -42,10 +42,10 @@ class SharedLock:
     and fan-out is paused anyway).
     """
 
-    def __init__(self, client, name, timeout=10, wait=5):
+    def __init__(self, client, name, health, timeout=10, wait=5):
         self._local = threading.Lock()
         self._redis_lock = client.lock(name, timeout=timeout, blocking_timeout=wait)
-        self._outage = OutageLog("Redis (delivery lock)")
+        self._outage = health
 
     def __enter__(self):
         self._local.acquire()
@@ -70,19 +70,37 @@ class SharedLock:
             self._local.release()
 
 
-def keep_presence(socketio, presence, namespace, interval):
-    """Background loop: heartbeat this process, reap dead ones, announce who went offline."""
-    outage = OutageLog("Redis (presence)")
+# After a Redis outage, for this long, sockets are asked to catch up (``resync``):
+# python-socketio's listener resubscribes with a backoff of up to a minute, and
+# what was published before it did never reached this process's sockets.
+RESYNC_WINDOW = 70
+
+
+def keep_presence(chat, health, interval):
+    """Background loop: heartbeat, reap dead processes, announce who went offline.
+
+    After any Redis outage (``health`` counts them, whoever saw it) the
+    sockets of this process are sent ``resync`` every ``interval`` for
+    RESYNC_WINDOW seconds: messages stored meanwhile were never delivered,
+    and the page answers with ``history {after}``.
+    """
+    seen_outages = health.outages
+    resync_until = 0.0
     while True:
         try:
-            gone, count = presence.heartbeat()
-            reaped, reaped_count = presence.reap()
+            gone, count = chat.presence.heartbeat()
+            reaped, reaped_count = chat.presence.reap()
         except PresenceUnavailable as error:
-            outage.failed(error)
+            health.failed(error)
         else:
-            outage.ok()
-            for users, online in ((gone, count), (reaped, reaped_count)):
-                for user in users:
-                    notice = {"user": user.name, "at": iso(), "count": online}
-                    socketio.emit("offline", notice, namespace=namespace)
-        socketio.sleep(interval)
+            health.ok()
+            for user in gone:
+                chat.announce_offline(user, count)
+            for user in reaped:
+                chat.announce_offline(user, reaped_count)
+            if health.outages != seen_outages:
+                seen_outages = health.outages
+                resync_until = time.monotonic() + RESYNC_WINDOW
+            if time.monotonic() < resync_until:
+                chat.server.emit("resync", {}, namespace=NAMESPACE, to=EVERYONE_ROOM, ignore_queue=True)
+        chat.server.sleep(interval)

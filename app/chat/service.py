@@ -1,5 +1,6 @@
 """The chat's rules, apart from the socket layer: who may say what to whom, and what was said."""
 
+import dataclasses
 import logging
 import threading
 
@@ -13,6 +14,7 @@ from .protocol import (
     EVERYONE,
     HISTORY_PAGE,
     ChatError,
+    iso,
     read_cid,
     read_history_request,
     read_say,
@@ -48,13 +50,69 @@ class Chat:
     live (clients deduplicate by id).
     """
 
-    def __init__(self, socketio, presence, limits, store, max_length, delivery=None):
-        self.socketio = socketio
+    def __init__(self, server, presence, limits, store, max_length, delivery=None, offline_grace=0):
+        # The python-socketio server of this app (not the module-level SocketIO,
+        # which a later create_app rebinds), for emits outside any handler.
+        self.server = server
         self.presence = presence
         self.limits = limits
         self.store = store
         self.max_length = max_length
         self.delivery = delivery or threading.Lock()
+        self.offline_grace = offline_grace
+        self._leaving = {}  # user id -> token of the offline notice waiting out the grace period
+        self._leaving_lock = threading.Lock()
+
+    def arrive(self, user, sid):
+        """Record a new socket; ``edge`` says others should hear ``online``.
+
+        A user whose last socket closed less than ``offline_grace`` seconds ago
+        (a page refresh: browsers close the old socket before the new page
+        connects) is back before anyone heard they left: no notice either way.
+        """
+        change = self.presence.connect(user, sid)
+        if change.edge:
+            with self._leaving_lock:
+                returning = self._leaving.pop(user.id, None) is not None
+            if returning:
+                change = dataclasses.replace(change, edge=False)
+        return change
+
+    def leave(self, sid):
+        """Forget a closed socket; announce ``offline`` when it was its user's last.
+
+        The notice waits ``offline_grace`` seconds and is dropped if the user
+        reconnects meanwhile (see ``arrive``).
+        """
+        change = self.presence.disconnect(sid)
+        if change is None or not change.edge:
+            return
+        if self.offline_grace <= 0:
+            self.announce_offline(change.user, change.count)
+            return
+        token = object()
+        with self._leaving_lock:
+            self._leaving[change.user.id] = token
+        self.server.start_background_task(self._offline_after_grace, change.user, token)
+
+    def _offline_after_grace(self, user, token):
+        self.server.sleep(self.offline_grace)
+        with self._leaving_lock:
+            if self._leaving.get(user.id) is not token:
+                return  # back in time
+            del self._leaving[user.id]
+        try:
+            if self.presence.find(user.name) is not None:
+                return  # back through another process
+            count = self.presence.count()
+        except PresenceUnavailable:
+            return  # the presence loop announces it once Redis is back
+        self.announce_offline(user, count)
+
+    def announce_offline(self, user, count):
+        """Tell every socket, on every process, that ``user`` went offline."""
+        notice = {"user": user.name, "at": iso(), "count": count}
+        self.server.emit("offline", notice, namespace=NAMESPACE)
 
     def speaker(self, sid):
         """The user behind ``sid``, as recorded at connect; never what the client claims."""
@@ -156,7 +214,7 @@ class Chat:
             log.warning("logout: presence unavailable, sockets of user %s left open", user_id)
             return
         for sid in sids:
-            self.socketio.server.disconnect(sid, namespace=NAMESPACE)
+            self.server.disconnect(sid, namespace=NAMESPACE)
 
 
 def _ack(message, duplicate=False):

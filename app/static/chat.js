@@ -716,6 +716,13 @@
 
   socket.on("history", receiveHistory);
 
+  // Live delivery paused on the server (a Redis outage): fetch what I missed.
+  socket.on("resync", () => {
+    if (catchingUp || lastId === null) return;
+    catchingUp = true;
+    catchUp(lastId, connection);
+  });
+
   socket.on("online", (data) => {
     if (Array.isArray(data.users)) {
       // Snapshot for this socket (first connect or reconnect).

@@ -1,0 +1,1 @@
+"""Live-server tests: the app under a real gunicorn, driven over real sockets."""

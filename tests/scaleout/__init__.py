@@ -1,0 +1,1 @@
+"""Scale-out tests: several gunicorn processes sharing Redis and PostgreSQL."""
