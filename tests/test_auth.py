@@ -200,3 +200,20 @@ def test_concurrent_registration_of_one_name_gives_a_form_error(app, client, aut
     response = auth.register("CAROL")
     assert response.status_code == 409
     assert "taken" in response.get_data(as_text=True)
+
+
+def test_logout_revokes_cookies_copied_before_it(app, client, auth, connect):
+    auth.register("alice")
+    auth.logout()
+    auth.login("alice", remember=True)
+    stolen = {cookie.key: cookie.value for cookie in client._cookies.values()}
+    assert {"session", "remember_token"} <= stolen.keys()
+    auth.logout()
+    replay = app.test_client()
+    for name, value in stolen.items():
+        replay.set_cookie(name, value)
+    assert replay.get("/").status_code == 302  # the old session no longer opens the chat
+    assert not connect(replay).is_connected("/chat")
+    # Logging in again works as usual.
+    assert auth.login("alice").status_code == 303
+    assert client.get("/").status_code == 200

@@ -1,5 +1,6 @@
 """The User account."""
 
+import secrets
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -7,6 +8,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
 from .usernames import name_key
+
+
+def new_session_token():
+    """A fresh random session token."""
+    return secrets.token_hex(16)
 
 
 def _utcnow():
@@ -24,11 +30,23 @@ class User(UserMixin, db.Model):
     username_key = db.Column(db.String(128), nullable=False, unique=True)
     password_hash = db.Column(db.String(256), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=_utcnow)
+    # Part of the id in every session and remember cookie; a new one on logout
+    # makes every cookie issued before it worthless (cookies are signed, not stored).
+    session_token = db.Column(db.String(32), nullable=False, default=new_session_token, server_default="")
 
     def __init__(self, username, password):
         self.username = username
         self.username_key = name_key(username)
+        self.session_token = new_session_token()
         self.set_password(password)
+
+    def get_id(self):
+        """Flask-Login: what the cookies carry, ``<id>:<session token>``."""
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self):
+        """Invalidate every session and remember cookie of this user, in any browser."""
+        self.session_token = new_session_token()
 
     def set_password(self, password):
         """Store a salted hash of ``password``, never the password itself."""

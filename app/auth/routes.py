@@ -1,5 +1,6 @@
 """Account pages: register, log in, log out."""
 
+import secrets
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -16,9 +17,15 @@ FORMS = {"auth.login": (LoginForm, "auth/login.html"), "auth.register": (Registe
 
 
 @login_manager.user_loader
-def load_user(user_id):
-    """Flask-Login: the user whose id the session cookie carries."""
-    return db.session.get(User, int(user_id))
+def load_user(cookie_id):
+    """Flask-Login: the user a cookie names, if its session token is still current."""
+    user_id, _, token = cookie_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
 
 
 def safe_next(target):
@@ -75,8 +82,10 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """End the session and close every socket this user has open, in any tab."""
+    """End the session everywhere and close every socket this user has open, in any tab."""
     user_id = current_user.id
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     current_app.extensions["chat"].disconnect_user(user_id)
     flash("You have logged out.", "info")
