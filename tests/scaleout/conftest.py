@@ -10,13 +10,12 @@ import contextlib
 import os
 import secrets
 import time
-import uuid
 
 import pytest
 import redis
 
 from tests.conftest import need_service
-from tests.live.conftest import Browser, Tab, unexplained_tracebacks, unique_name
+from tests.live.conftest import Browser, Live, Tab, unexplained_tracebacks, unique_name
 from tests.support import LiveServer
 
 # The machine's Redis, on a database number of these tests' own (flushed before each pair starts).
@@ -83,13 +82,16 @@ def cluster(tmp_path_factory, postgres_url):
         yield running
 
 
-class People:
-    """What one test opens on a cluster: users (browsers) and their tabs on either process."""
+class People(Live):
+    """What one test opens on a cluster: users (browsers) and their tabs on either process.
+
+    ``sync`` (from Live) works across processes too: Redis delivers what was
+    published in the order it was published.
+    """
 
     def __init__(self, cluster):
+        super().__init__(cluster.servers[0])
         self.cluster = cluster
-        self.browsers = []
-        self.tabs = []
 
     def browser(self, prefix, server=None):
         """A new user, registered (and so logged in) through a process's form (the first by default)."""
@@ -103,24 +105,6 @@ class People:
         tab = Tab(server, browser.cookie, since=since)
         self.tabs.append(tab)
         return tab.connect()
-
-    def sync(self, sender, *watchers):
-        """Barrier: a public marker from ``sender`` reaches every watcher, on whichever process.
-
-        Redis delivers what was published in the order it was published, so
-        whatever the servers emitted before the marker has arrived by then.
-        """
-        marker = f"marker {uuid.uuid4().hex}"
-        sender.send("all", marker)
-        for watcher in watchers:
-            watcher.wait_for("say", lambda message: message["msg"] == marker)
-        return marker
-
-    def close(self):
-        for tab in self.tabs:
-            tab.close()
-        for browser in self.browsers:
-            browser.http.close()
 
 
 @pytest.fixture
