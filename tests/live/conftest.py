@@ -19,7 +19,7 @@ from tests.support import WORKER_ARGS, LiveServer, csrf_token
 CHAT = "/chat"
 ALLOWED_ORIGIN = "http://allowed.example"
 PASSWORD = "correct horse battery"
-RECORDED_EVENTS = ("history", "online", "offline", "say", "typing", "connect_error")
+RECORDED_EVENTS = ("history", "online", "offline", "say", "typing", "resync", "connect_error")
 WAIT = 5
 TRACEBACK = re.compile(r"Traceback \(most recent call last\):\n(?:[ \t]+.*\n)*\S.*")
 # Tracebacks of known races inside the libraries, not in the app, that cannot be avoided

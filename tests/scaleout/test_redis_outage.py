@@ -74,6 +74,10 @@ def test_messages_survive_a_redis_outage_and_fan_out_resumes(people, cluster, re
     assert took is not None, f"fan-out did not resume within {RECOVERY_TIMEOUT} s of Redis restarting"
     print(f"\nfan-out resumed {took:.2f} s after Redis restarted ({len(probes)} probes)")
 
+    # Connected tabs missed what was stored during the outage: the server asks them to catch up.
+    bob_tab.wait_for("resync", timeout=RECOVERY_TIMEOUT)
+    alice_tab.wait_for("resync", timeout=RECOVERY_TIMEOUT)
+
     catch_up = people.tab(bob, two, since=before["id"])
     acked = [ack["id"] for ack in during] + probes
     assert [m["id"] for m in catch_up.history()["messages"] if said_by(alice)(m)] == acked
