@@ -2,6 +2,7 @@
 
 import pytest
 import requests
+import websocket
 from socketio.exceptions import ConnectionError as SocketConnectionError
 
 from .conftest import ALLOWED_ORIGIN, CHAT, WAIT
@@ -165,3 +166,31 @@ def test_logout_closes_every_tab_of_that_user(live):
     with pytest.raises(SocketConnectionError):
         after_logout.connect()
     assert after_logout.events("connect_error") == [{"message": "unauthorized"}]
+
+
+def websocket_handshake(server, extensions):
+    """Open an Engine.IO websocket offering ``extensions``; return the response headers."""
+    url = server.base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    connection = websocket.create_connection(
+        url, header=[f"Sec-WebSocket-Extensions: {extensions}"], origin=server.base_url, timeout=WAIT
+    )
+    try:
+        return {name.lower(): value for name, value in connection.getheaders().items()}
+    finally:
+        connection.close()
+
+
+def test_websocket_compression_is_declined(server):
+    """Browsers always offer permessage-deflate; compressing small chat frames costs more than it saves."""
+    headers = websocket_handshake(server, "permessage-deflate; client_max_window_bits")
+    assert "sec-websocket-extensions" not in headers
+
+
+def test_closing_sockets_leaves_no_noise_in_the_log(live, server):
+    """Eventlet's "socket shutdown error: [Errno 9]" on every close is filtered out of the log."""
+    alice = live.browser("alice")
+    for _ in range(3):
+        live.tab(alice).close()
+    bob = live.browser("bob")
+    live.sync(live.tab(bob), live.tab(bob))
+    assert "socket shutdown error" not in server.log()
