@@ -220,10 +220,17 @@ def _origin_checker(extra_origins):
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite: WAL (with the busy timeout set in create_app), so several processes can share the file."""
+    """SQLite: WAL (with the busy timeout set in create_app), so several processes can share the file.
+
+    synchronous=NORMAL: in WAL mode a commit then survives the process being
+    killed (it is in the operating system's cache) without an fsync per
+    message; only an operating-system crash or power cut can lose the last
+    commits. See README, "Decisions".
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -151,15 +151,16 @@ class Chat:
         """
         target, text = read_say(payload, self.max_length)
         cid = read_cid(payload)
-        if cid is not None:
-            earlier = self.store.find_by_cid(sender.id, cid)
-            if earlier is not None:
-                return _ack(earlier, duplicate=True)
         recipient, online = self.resolve(target)
         if not self.limits.allow_message(sender.id):
+            # A retry of a message already stored is answered as such, limit or not.
+            earlier = self.store.find_by_cid(sender.id, cid) if cid is not None else None
+            if earlier is not None:
+                return _ack(earlier, duplicate=True)
             raise ChatError("rate_limited", "You are sending messages too fast; wait a moment.")
         with self.delivery:
             try:
+                # The unique (sender, cid) index recognises a repeat: no lookup per message.
                 message = self.store.add(sender, recipient, text, cid=cid, queued=not online)
             except DuplicateMessage as duplicate:
                 return _ack(duplicate.message, duplicate=True)

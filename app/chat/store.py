@@ -2,13 +2,13 @@
 
 import itertools
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import aliased
 
 from ..auth.models import User
 from ..extensions import db
-from .models import Message
+from .models import Message, utcnow
 from .protocol import EVERYONE, ChatError, iso
 
 
@@ -35,19 +35,21 @@ class MessageStore:
 
     def add(self, sender, recipient, body, cid=None, queued=False):
         """Commit a message and return it in wire form; DuplicateMessage for a used cid."""
-        message = Message(
-            sender_id=sender.id,
-            recipient_id=recipient.id if recipient else None,
-            body=body,
-            cid=cid,
-            queued=queued,
-        )
+        created_at = utcnow()
+        values = {
+            "sender_id": sender.id,
+            "recipient_id": recipient.id if recipient else None,
+            "body": body,
+            "created_at": created_at,
+            "cid": cid,
+            "queued": queued,
+        }
         try:
-            db.session.add(message)
+            message_id = db.session.connection().execute(_INSERT, values).scalar_one()
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            # A retry raced its original past the duplicate check: the index caught it.
+            # The sender used this cid before: a retry of a stored message.
             existing = self.find_by_cid(sender.id, cid) if cid else None
             if existing is None:
                 raise unavailable() from None
@@ -55,12 +57,28 @@ class MessageStore:
         except SQLAlchemyError:
             db.session.rollback()
             raise unavailable() from None
-        return _wire(message, sender.name, recipient.name if recipient else None)
+        wire = {
+            "id": message_id,
+            "from": sender.name,
+            "to": recipient.name if recipient else EVERYONE,
+            "msg": body,
+            "at": iso(created_at),
+        }
+        if queued:
+            wire["queued"] = True
+        return wire
 
     def find_by_cid(self, sender_id, cid):
-        """The sender's message with this cid, in wire form, or None."""
-        rows = self._run(self._select().where(Message.sender_id == sender_id, Message.cid == cid))
-        return rows[0] if rows else None
+        """The id and time of the sender's message with this cid, or None."""
+        query = select(Message.id, Message.created_at).where(
+            Message.sender_id == sender_id, Message.cid == cid
+        )
+        try:
+            row = db.session.execute(query).first()
+        except SQLAlchemyError:
+            db.session.rollback()
+            raise unavailable() from None
+        return None if row is None else {"id": row.id, "at": iso(row.created_at)}
 
     def since(self, user_id, after, limit):
         """Messages visible to ``user_id`` with id > ``after``, oldest first, and whether more remain."""
@@ -84,12 +102,7 @@ class MessageStore:
 
     @staticmethod
     def _select():
-        sender, recipient = aliased(User), aliased(User)
-        return (
-            select(Message, sender.username, recipient.username)
-            .join(sender, Message.sender_id == sender.id)
-            .outerjoin(recipient, Message.recipient_id == recipient.id)
-        )
+        return _MESSAGES_WITH_NAMES
 
     @staticmethod
     def _run(query):
@@ -98,6 +111,29 @@ class MessageStore:
         except SQLAlchemyError:
             db.session.rollback()
             raise unavailable() from None
+
+
+# Statements built once, with bound parameters: they run for every message, and
+# building them (new aliases above all) costs more than running them.
+_INSERT = (
+    insert(Message)
+    .values(
+        {
+            column: bindparam(column)
+            for column in ("sender_id", "recipient_id", "body", "created_at", "cid", "queued")
+        }
+    )
+    .returning(Message.id)
+)
+_BY_CID = select(Message.id, Message.created_at).where(
+    Message.sender_id == bindparam("sender_id"), Message.cid == bindparam("cid")
+)
+_SENDER, _RECIPIENT = aliased(User), aliased(User)
+_MESSAGES_WITH_NAMES = (
+    select(Message, _SENDER.username, _RECIPIENT.username)
+    .join(_SENDER, Message.sender_id == _SENDER.id)
+    .outerjoin(_RECIPIENT, Message.recipient_id == _RECIPIENT.id)
+)
 
 
 def _wire(message, sender_name, recipient_name):
