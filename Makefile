@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup lint format serve serve-gthread browser clean
+.PHONY: run test setup lint format serve serve-gthread browser bench clean
 
 run: setup
 	CHAT_ENV=development $(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
@@ -45,6 +45,12 @@ serve: setup
 
 serve-gthread: setup
 	$(BIN)/gunicorn -k gthread -w 1 --threads 100 -b $(HOST):$(PORT) wsgi:app
+
+# The benchmark (bench/README.md): Chatroom against a Node socket.io peer and a bare
+# Flask-SocketIO app on loopback, 10-15 minutes on 2 cores. BENCH_QUICK=1: about 5 minutes.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS='--servers node,chatroom-eventlet'.
+bench: setup
+	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff format --check .

@@ -1,0 +1,1 @@
+"""The benchmark: Chatroom against a Node socket.io peer and a bare Flask-SocketIO app (README.md)."""
