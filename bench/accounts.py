@@ -13,7 +13,6 @@ because it builds the app against the benchmark's database.
 
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -21,9 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from tests.support import csrf_token
+
 PASSWORD = "bench-password-1"
 USER_AGENT = "chatroom-bench/1"  # the generator sends the same one on its sockets
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
 def usernames(token, count, start=0):
@@ -31,19 +31,15 @@ def usernames(token, count, start=0):
     return [f"b{token}-{index:04d}" for index in range(start, start + count)]
 
 
-def _csrf(html):
-    match = CSRF_FIELD.search(html)
-    if not match:
-        raise RuntimeError("no csrf_token field in the form")
-    return match.group(1) or match.group(2)
-
-
 def _submit(base_url, path, fields, expect_status=303):
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     page = session.get(base_url + path, timeout=30)
     response = session.post(
-        base_url + path, data={**fields, "csrf_token": _csrf(page.text)}, allow_redirects=False, timeout=60
+        base_url + path,
+        data={**fields, "csrf_token": csrf_token(page.text)},
+        allow_redirects=False,
+        timeout=60,
     )
     if response.status_code != expect_status or "session" not in session.cookies:
         raise RuntimeError(f"{path} for {fields.get('username')!r} answered {response.status_code}")

@@ -5,7 +5,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from tests.support import free_port
 
 from . import procstat
 
@@ -22,16 +23,6 @@ SERVER_CORE = 0
 GENERATOR_CORE = 1
 STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 15
-
-
-def free_port():
-    """A loopback port nobody listens on right now, never 5000 (the development server's)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port != 5000:
-            return port
 
 
 def can_pin():

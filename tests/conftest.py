@@ -1,7 +1,6 @@
 """Fixtures: a fresh app on a temporary SQLite file, logged-in HTTP clients, sockets."""
 
 import os
-import re
 import uuid
 
 import pytest
@@ -9,16 +8,9 @@ from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db, socketio
+from tests.support import csrf_token
 
 PASSWORD = "correct horse"
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
-
-
-def csrf_token(html):
-    """The CSRF token embedded in a rendered form."""
-    match = CSRF_FIELD.search(html)
-    assert match, "no csrf_token field in the page"
-    return match.group(1) or match.group(2)
 
 
 @pytest.fixture
