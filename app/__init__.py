@@ -67,6 +67,11 @@ def create_app(test_config=None):
         async_mode=detect_async_mode(app.config["CHAT_ASYNC_MODE"]),
         cors_allowed_origins=_origin_checker(app.config["CHAT_ALLOWED_ORIGINS"]),
         max_http_buffer_size=app.config["CHAT_MAX_HTTP_BUFFER_SIZE"],
+        # Handle each socket's events in order, on its own reader: a user's quick
+        # messages then keep their order (with a thread per event, as under
+        # gunicorn -k gthread by default, two of them could swap), and no thread
+        # is started per event. Sockets still run in parallel with each other.
+        async_handlers=False,
         **_message_queue(app.config["REDIS_URL"], app.config["CHAT_REDIS_CHANNEL"]),
     )
     app.wsgi_app = WebsocketTuning(app.wsgi_app, compression=app.config["CHAT_WS_COMPRESSION"])
