@@ -96,13 +96,9 @@ class MessageStore:
 
     def _visible(self, user_id):
         # Public messages, and private ones this user sent or received: never anyone else's.
-        return self._select().where(
+        return _MESSAGES_WITH_NAMES.where(
             or_(Message.recipient_id.is_(None), Message.sender_id == user_id, Message.recipient_id == user_id)
         )
-
-    @staticmethod
-    def _select():
-        return _MESSAGES_WITH_NAMES
 
     @staticmethod
     def _run(query):
