@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from app import create_app
+from app.auth.models import User
 from app.chat.models import Message
+from app.chat.presence import OnlineUser
+from app.chat.store import Draft, DuplicateMessage
 from app.extensions import db, socketio
 from tests.conftest import AuthActions, events
 
@@ -153,6 +156,43 @@ def test_repeated_cid_is_stored_and_delivered_once(app, people, connect):
     assert again == {"ok": True, "id": first["id"], "at": first["at"], "duplicate": True}
     assert [m["msg"] for m in events(bob, "say")] == ["only once"]
     assert _count_messages(app) == 1
+
+
+def _sender(app, name):
+    with app.app_context():
+        user = User.find(name)
+        return OnlineUser(user.id, user.username)
+
+
+def test_messages_stored_together_get_ids_in_the_order_given(app, people, connect):
+    bob = connect(people["bob"])
+    alice = _sender(app, "alice")
+    drafts = [Draft(alice, None, f"batch {n}", cid=f"b-{n}") for n in range(5)]
+    with app.app_context():
+        stored = app.extensions["chat"].store.add_many(drafts)
+    assert [message["msg"] for message in stored] == [f"batch {n}" for n in range(5)]
+    ids = [message["id"] for message in stored]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    (later,) = events(connect(people["carol"]), "history")
+    assert [(m["id"], m["msg"]) for m in later["messages"]] == [(m["id"], m["msg"]) for m in stored]
+    assert events(bob, "say") == [], "storing is not delivering"
+
+
+def test_a_repeat_in_a_batch_is_refused_alone(app, people, connect):
+    earlier = say(connect(people["alice"]), {"to": "all", "msg": "earlier", "cid": "c-0"})
+    alice = _sender(app, "alice")
+    drafts = [
+        Draft(alice, None, "one", cid="c-1"),
+        Draft(alice, None, "earlier again", cid="c-0"),
+        Draft(alice, None, "two", cid="c-2"),
+        Draft(alice, None, "one again", cid="c-1"),
+    ]
+    with app.app_context():
+        one, repeat, two, one_again = app.extensions["chat"].store.add_many(drafts)
+    assert (one["msg"], two["msg"]) == ("one", "two")
+    assert isinstance(repeat, DuplicateMessage) and repeat.message["id"] == earlier["id"]
+    assert isinstance(one_again, DuplicateMessage) and one_again.message["id"] == one["id"]
+    assert _count_messages(app) == 3
 
 
 def test_cid_belongs_to_its_sender(app, people, connect):

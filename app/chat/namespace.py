@@ -56,7 +56,7 @@ class ChatNamespace(Namespace):
         """A user speaks: to everyone but this socket, or privately to both people's rooms. Acks."""
         chat = _chat()
         try:
-            return chat.post(chat.speaker(request.sid), payload, deliver=_deliver)
+            return chat.post(chat.speaker(request.sid), request.sid, payload)
         except ChatError as error:
             return error.ack()
 
@@ -82,12 +82,3 @@ class ChatNamespace(Namespace):
             return
         room = EVERYONE_ROOM if recipient is None else personal_room(recipient.id)
         emit("typing", notice, to=room, skip_sid=own_tabs)
-
-
-def _deliver(message, sender, recipient):
-    """Emit a stored message to everyone but the sending socket, or to both people's rooms but it."""
-    if recipient is None:
-        emit("say", message, to=EVERYONE_ROOM, include_self=False)
-    else:
-        rooms = [personal_room(recipient.id), personal_room(sender.id)]
-        emit("say", message, to=rooms, include_self=False)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..auth.models import User
 from ..extensions import db
+from .groupcommit import GroupCommit
 from .presence import OnlineUser, PresenceUnavailable
 from .protocol import (
     CATCH_UP_MAX,
@@ -20,7 +21,7 @@ from .protocol import (
     read_say,
     read_target,
 )
-from .store import DuplicateMessage, unavailable
+from .store import Draft, DuplicateMessage, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Chat:
     One instance lives in ``app.extensions["chat"]``; the namespace's handlers
     call it and emit what it hands them.
 
-    ``delivery`` is held while a message is stored and emitted, and while a
+    ``delivery`` is held while messages are stored and emitted, and while a
     connecting socket reads its history and joins its rooms. So ids reach each
     socket in increasing order, and a new socket gets every message exactly
     once: in its history or live, never both, never neither. With several
@@ -48,6 +49,9 @@ class Chat:
     ids are then published in order, though a message published by another
     process just before a socket joined can reach it both in its history and
     live (clients deduplicate by id).
+
+    Messages sent together are stored together (``groupcommit``): one
+    transaction, then delivered in id order, then acknowledged.
     """
 
     def __init__(self, server, presence, limits, store, max_length, delivery=None, offline_grace=0):
@@ -62,6 +66,7 @@ class Chat:
         self.offline_grace = offline_grace
         self._leaving = {}  # user id -> token of the offline notice waiting out the grace period
         self._leaving_lock = threading.Lock()
+        self._commits = GroupCommit(self._store_and_deliver, self.delivery, pause=lambda: server.sleep(0))
 
     def arrive(self, user, sid):
         """Record a new socket; ``edge`` says others should hear ``online``.
@@ -140,14 +145,13 @@ class Chat:
             raise ChatError("no_such_user", f"There is no user called {target!r}.")
         return OnlineUser(registered.id, registered.username), False
 
-    def post(self, sender, payload, deliver):
-        """Accept a ``say``: validate, deduplicate, limit, store, then ``deliver`` it.
+    def post(self, sender, sid, payload):
+        """Accept a ``say`` from socket ``sid``: validate, limit, store, deliver; return the ack.
 
-        ``deliver(message, sender, recipient)`` emits; returns the ack. A
-        repeated ``cid`` returns the first ack with ``duplicate`` and neither
-        stores nor delivers again. A private message
-        to an offline user is stored (``queued``) and reaches them in their
-        history when they next connect.
+        A repeated ``cid`` returns the first ack with ``duplicate`` and neither
+        stores nor delivers again. A private message to an offline user is
+        stored (``queued``) and reaches them in their history when they next
+        connect.
         """
         target, text = read_say(payload, self.max_length)
         cid = read_cid(payload)
@@ -158,14 +162,33 @@ class Chat:
             if earlier is not None:
                 return _ack(earlier, duplicate=True)
             raise ChatError("rate_limited", "You are sending messages too fast; wait a moment.")
-        with self.delivery:
-            try:
-                # The unique (sender, cid) index recognises a repeat: no lookup per message.
-                message = self.store.add(sender, recipient, text, cid=cid, queued=not online)
-            except DuplicateMessage as duplicate:
-                return _ack(duplicate.message, duplicate=True)
-            deliver(message, sender, recipient)
-        return _ack(message)
+        draft = Draft(sender, recipient, text, cid=cid, queued=not online)
+        outcome = self._commits.submit((draft, sid))
+        if isinstance(outcome, DuplicateMessage):
+            return _ack(outcome.message, duplicate=True)
+        if isinstance(outcome, ChatError):
+            raise outcome
+        return _ack(outcome)
+
+    def _store_and_deliver(self, batch):
+        """Store a batch of ``(draft, sid)`` in one transaction, then deliver what was stored, in id order.
+
+        Runs under the delivery lock (see ``GroupCommit``); returns one outcome per item.
+        """
+        outcomes = self.store.add_many([draft for draft, _sid in batch])
+        stored = [
+            (message, draft, sid)
+            for (draft, sid), message in zip(batch, outcomes, strict=True)
+            if not isinstance(message, Exception)
+        ]
+        for message, draft, sid in sorted(stored, key=lambda item: item[0]["id"]):
+            self.deliver(message, draft.sender, draft.recipient, sid)
+        return outcomes
+
+    def deliver(self, message, sender, recipient, sid):
+        """Emit a stored message to everyone but socket ``sid``, or to both people's rooms but it."""
+        to = EVERYONE_ROOM if recipient is None else [personal_room(recipient.id), personal_room(sender.id)]
+        self.server.emit("say", message, to=to, skip_sid=sid, namespace=NAMESPACE)
 
     def join(self, user, since, admit):
         """Hand ``admit`` a connecting socket's history; it sends it and joins the rooms.

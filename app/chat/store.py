@@ -1,6 +1,7 @@
 """The message store: every accepted message is committed here before anyone sees it."""
 
 import itertools
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -25,6 +26,42 @@ class DuplicateMessage(Exception):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message accepted for storing: ``recipient`` None means everyone."""
+
+    sender: object  # presence.OnlineUser: id and name
+    recipient: object
+    body: str
+    cid: str | None = None
+    queued: bool = False
+    created_at: object = field(default_factory=utcnow)
+
+    def row(self):
+        """The values of its row in ``messages``."""
+        return {
+            "sender_id": self.sender.id,
+            "recipient_id": self.recipient.id if self.recipient else None,
+            "body": self.body,
+            "created_at": self.created_at,
+            "cid": self.cid,
+            "queued": self.queued,
+        }
+
+    def wire(self, message_id):
+        """The stored message as sockets receive it."""
+        wire = {
+            "id": message_id,
+            "from": self.sender.name,
+            "to": self.recipient.name if self.recipient else EVERYONE,
+            "msg": self.body,
+            "at": iso(self.created_at),
+        }
+        if self.queued:
+            wire["queued"] = True
+        return wire
+
+
 class MessageStore:
     """Messages in the SQL database (SQLite by default, PostgreSQL when configured).
 
@@ -33,40 +70,45 @@ class MessageStore:
     so the caller can answer the client and keep serving.
     """
 
-    def add(self, sender, recipient, body, cid=None, queued=False):
-        """Commit a message and return it in wire form; DuplicateMessage for a used cid."""
-        created_at = utcnow()
-        values = {
-            "sender_id": sender.id,
-            "recipient_id": recipient.id if recipient else None,
-            "body": body,
-            "created_at": created_at,
-            "cid": cid,
-            "queued": queued,
-        }
+    def add_many(self, drafts):
+        """Commit several messages in one transaction; return one outcome per draft, in order.
+
+        An outcome is the message in wire form, or the exception its sender
+        should hear: DuplicateMessage for a used cid, ChatError("unavailable").
+        One repeated cid fails the whole transaction; the drafts are then
+        stored one by one, so only the repeat is refused.
+        """
+        if len(drafts) == 1:
+            return [self._add_or_error(drafts[0])]
         try:
-            message_id = db.session.connection().execute(_INSERT, values).scalar_one()
-            db.session.commit()
+            with db.engine.begin() as connection:
+                ids = connection.execute(_INSERT_MANY, [draft.row() for draft in drafts]).scalars().all()
         except IntegrityError:
-            db.session.rollback()
+            return [self._add_or_error(draft) for draft in drafts]
+        except SQLAlchemyError:
+            return [unavailable()] * len(drafts)
+        return [draft.wire(message_id) for draft, message_id in zip(drafts, ids, strict=True)]
+
+    def _add_or_error(self, draft):
+        try:
+            return self.add(draft)
+        except (DuplicateMessage, ChatError) as error:
+            return error
+
+    def add(self, draft):
+        """Commit one message and return it in wire form; DuplicateMessage for a used cid."""
+        try:
+            with db.engine.begin() as connection:
+                message_id = connection.execute(_INSERT, draft.row()).scalar_one()
+        except IntegrityError:
             # The sender used this cid before: a retry of a stored message.
-            existing = self.find_by_cid(sender.id, cid) if cid else None
+            existing = self.find_by_cid(draft.sender.id, draft.cid) if draft.cid else None
             if existing is None:
                 raise unavailable() from None
             raise DuplicateMessage(existing) from None
         except SQLAlchemyError:
-            db.session.rollback()
             raise unavailable() from None
-        wire = {
-            "id": message_id,
-            "from": sender.name,
-            "to": recipient.name if recipient else EVERYONE,
-            "msg": body,
-            "at": iso(created_at),
-        }
-        if queued:
-            wire["queued"] = True
-        return wire
+        return draft.wire(message_id)
 
     def find_by_cid(self, sender_id, cid):
         """The id and time of the sender's message with this cid, or None."""
@@ -111,16 +153,16 @@ class MessageStore:
 
 # Statements built once, with bound parameters: they run for every message, and
 # building them (new aliases above all) costs more than running them.
-_INSERT = (
-    insert(Message)
-    .values(
-        {
-            column: bindparam(column)
-            for column in ("sender_id", "recipient_id", "body", "created_at", "cid", "queued")
-        }
-    )
-    .returning(Message.id)
+_VALUES = insert(Message).values(
+    {
+        column: bindparam(column)
+        for column in ("sender_id", "recipient_id", "body", "created_at", "cid", "queued")
+    }
 )
+_INSERT = _VALUES.returning(Message.id)
+# Several rows in one statement where the database allows it (PostgreSQL; SQLite
+# runs them one by one in the same transaction), ids in the order of the rows.
+_INSERT_MANY = _VALUES.returning(Message.id, sort_by_parameter_order=True)
 _BY_CID = select(Message.id, Message.created_at).where(
     Message.sender_id == bindparam("sender_id"), Message.cid == bindparam("cid")
 )
@@ -156,15 +198,9 @@ class UnstoredMessages:
     def __init__(self):
         self._ids = itertools.count(1)
 
-    def add(self, sender, recipient, body, cid=None, queued=False):
-        """Return the message in wire form with a fresh id, storing nothing."""
-        return {
-            "id": next(self._ids),
-            "from": sender.name,
-            "to": recipient.name if recipient else EVERYONE,
-            "msg": body,
-            "at": iso(),
-        }
+    def add_many(self, drafts):
+        """Return the messages in wire form with fresh ids, storing nothing."""
+        return [draft.wire(next(self._ids)) for draft in drafts]
 
     def find_by_cid(self, sender_id, cid):
         """Nothing is stored, so no cid is ever known."""

@@ -1,5 +1,7 @@
 """The chat over a real transport: gunicorn (eventlet and gthread), websockets, cookies, Origin."""
 
+import threading
+
 import pytest
 import requests
 import websocket
@@ -194,3 +196,51 @@ def test_closing_sockets_leaves_no_noise_in_the_log(live, server):
     bob = live.browser("bob")
     live.sync(live.tab(bob), live.tab(bob))
     assert "socket shutdown error" not in server.log()
+
+
+def test_messages_sent_at_once_reach_everyone_once_in_id_order(live):
+    """Many people sending at the same moment (stored together): nothing lost, doubled or misrouted."""
+    people = [live.browser(f"crowd{n}") for n in range(5)]
+    tabs = [live.tab(person) for person in people]
+    names = [person.username for person in people]
+    sent = {}  # message text -> (sender index, recipient name or "all", ack)
+
+    def chatter(index):
+        for n in range(10):
+            offset = 1 + (n // 2) % (len(names) - 1)  # never oneself
+            to = "all" if n % 2 == 0 else names[(index + offset) % len(names)]
+            text = f"{names[index]} #{n}"
+            sent[text] = (index, to, tabs[index].send(to, text))
+
+    threads = [threading.Thread(target=chatter, args=(index,)) for index in range(len(tabs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(4 * WAIT)
+    assert len(sent) == 5 * 10
+    acked_ids = [ack["id"] for _sender, _to, ack in sent.values()]
+    assert len(set(acked_ids)) == len(acked_ids), "two messages were given one id"
+
+    live.sync(tabs[0], *tabs[1:])
+    for index, tab in enumerate(tabs):
+        received = [message for message in tab.events("say") if not message["msg"].startswith("marker ")]
+        expected = {
+            text
+            for text, (sender, to, _ack) in sent.items()
+            if sender != index and to in ("all", names[index])
+        }
+        texts = [message["msg"] for message in received]
+        assert sorted(texts) == sorted(expected), f"{names[index]} got the wrong messages"
+        ids = [message["id"] for message in received]
+        assert ids == sorted(ids), f"{names[index]} got messages out of id order"
+        for message in received:
+            sender, to, ack = sent[message["msg"]]
+            assert (message["id"], message["from"], message["to"]) == (ack["id"], names[sender], to)
+
+    # All of it was stored: fewer than the 50 a history holds are visible to one person.
+    later = live.tab(people[0])
+    stored = [m["msg"] for m in later.history()["messages"] if m["msg"] in sent]  # not other tests' messages
+    visible = {
+        text for text, (sender, to, _ack) in sent.items() if to == "all" or names[0] in (to, names[sender])
+    }
+    assert sorted(stored) == sorted(visible)

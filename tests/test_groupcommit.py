@@ -1,0 +1,134 @@
+"""Group commit: what arrives together is processed together, and each sender hears its own outcome."""
+
+import threading
+import time
+
+import pytest
+
+from app.chat.groupcommit import GroupCommit
+
+WAIT = 5
+
+
+class Recorder:
+    """A ``process`` that records its batches; the first one waits until ``release`` is set."""
+
+    def __init__(self, fail_on=None):
+        self.batches = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.fail_on = fail_on
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, items):
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.batches.append(list(items))
+            first = len(self.batches) == 1
+        try:
+            if first:
+                self.started.set()
+                assert self.release.wait(WAIT)
+            if self.fail_on in items:
+                raise RuntimeError(f"cannot store {self.fail_on}")
+            return [f"stored {item}" for item in items]
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def submit_all(group, items):
+    """Submit each item from its own thread; return {item: outcome or exception}."""
+    outcomes = {}
+
+    def submit(item):
+        try:
+            outcomes[item] = group.submit(item)
+        except Exception as error:  # the test inspects it
+            outcomes[item] = error
+
+    threads = [threading.Thread(target=submit, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+def wait_until_queued(group, count):
+    deadline = time.monotonic() + WAIT
+    while len(group._queue) < count:
+        assert time.monotonic() < deadline, f"{len(group._queue)} of {count} submissions queued"
+        time.sleep(0.005)
+
+
+def held_first_batch(recorder, later_items):
+    """One item in a batch that is held open, then ``later_items`` submitted meanwhile."""
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda: None)
+    first_threads, first = submit_all(group, ["first"])
+    assert recorder.started.wait(WAIT)
+    threads, outcomes = submit_all(group, later_items)
+    wait_until_queued(group, len(later_items))
+    recorder.release.set()
+    for thread in first_threads + threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    return group, {**first, **outcomes}
+
+
+def test_what_arrives_during_a_batch_is_one_batch_and_each_gets_its_own_outcome():
+    recorder = Recorder()
+    later = [f"message {n}" for n in range(19)]
+    _group, outcomes = held_first_batch(recorder, later)
+    assert outcomes == {item: f"stored {item}" for item in ["first", *later]}
+    assert len(recorder.batches) == 2
+    assert recorder.batches[0] == ["first"]
+    assert sorted(recorder.batches[1]) == sorted(later)
+    assert recorder.most_at_once == 1, "two batches were processed at once"
+
+
+def test_a_failed_batch_fails_its_senders_only_and_the_next_batch_runs():
+    recorder = Recorder(fail_on="bad")
+    group, outcomes = held_first_batch(recorder, ["bad", "unlucky"])
+    assert outcomes["first"] == "stored first"
+    for item in ("bad", "unlucky"):
+        assert isinstance(outcomes[item], RuntimeError), outcomes[item]
+    assert group.submit("after") == "stored after"
+    assert recorder.batches[-1] == ["after"]
+
+
+def test_a_lone_message_is_a_batch_of_one():
+    recorder = Recorder()
+    recorder.release.set()
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda: None)
+    assert [group.submit(n) for n in range(3)] == ["stored 0", "stored 1", "stored 2"]
+    assert recorder.batches == [[0], [1], [2]]
+
+
+def test_the_lock_is_held_while_a_batch_is_processed():
+    lock = threading.Lock()
+    held = []
+    group = GroupCommit(lambda items: [held.append(lock.locked()) for _ in items], lock, pause=lambda: None)
+    group.submit("x")
+    assert held == [True]
+    assert not lock.locked()
+
+
+def test_a_failing_lock_fails_the_waiting_senders_and_frees_the_next():
+    class BrokenLock:
+        broken = True
+
+        def __enter__(self):
+            if self.broken:
+                raise ConnectionError("lock service away")
+
+        def __exit__(self, *exc_info):
+            return False
+
+    lock = BrokenLock()
+    group = GroupCommit(lambda items: list(items), lock, pause=lambda: None)
+    with pytest.raises(ConnectionError):
+        group.submit("x")
+    lock.broken = False
+    assert group.submit("y") == "y"
