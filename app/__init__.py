@@ -8,14 +8,13 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from config import CONFIGS
 
 from .extensions import csrf, db, login_manager, migrate, socketio
-from .serving import WebsocketTuning, detect_async_mode
+from .serving import ChatFlask, SocketEventSessions, WebsocketTuning, detect_async_mode, green_psycopg
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 def create_app(test_config=None):
     """Build the app: config, extensions, blueprints, the /chat namespace, the schema."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = ChatFlask(__name__, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     env_name = "testing" if test_config is not None else os.environ.get("CHAT_ENV", "production")
     app.config.from_object(CONFIGS[env_name])
@@ -55,6 +54,9 @@ def create_app(test_config=None):
         # sqlite3's timeout is SQLite's busy timeout: how long a writer waits for the lock.
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", app.config["CHAT_SQLITE_BUSY_TIMEOUT"])
+    async_mode = detect_async_mode(app.config["CHAT_ASYNC_MODE"])
+    if async_mode == "eventlet":
+        green_psycopg()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
@@ -64,7 +66,7 @@ def create_app(test_config=None):
     csrf.init_app(app)
     socketio.init_app(
         app,
-        async_mode=detect_async_mode(app.config["CHAT_ASYNC_MODE"]),
+        async_mode=async_mode,
         cors_allowed_origins=_origin_checker(app.config["CHAT_ALLOWED_ORIGINS"]),
         max_http_buffer_size=app.config["CHAT_MAX_HTTP_BUFFER_SIZE"],
         # Handle each socket's events in order, on its own reader: a user's quick
@@ -74,6 +76,7 @@ def create_app(test_config=None):
         async_handlers=False,
         **_message_queue(app.config["REDIS_URL"], app.config["CHAT_REDIS_CHANNEL"]),
     )
+    app.session_interface = SocketEventSessions()
     app.wsgi_app = WebsocketTuning(app.wsgi_app, compression=app.config["CHAT_WS_COMPRESSION"])
 
     from .auth import bp as auth_bp

@@ -1,6 +1,15 @@
-"""Which Socket.IO async mode fits the server that is running this process."""
+"""How the app is served: the Socket.IO async mode, websocket tuning, the session per event."""
 
+import logging
+import os
 import sys
+
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+
+# Flask-SocketIO keeps its copy of a socket's session in the socket's environ under
+# this key, from the socket's first event on: HTTP requests never carry it.
+SOCKET_SESSION = "saved_session"
 
 
 def detect_async_mode(override=None):
@@ -24,6 +33,26 @@ def detect_async_mode(override=None):
     if gevent_monkey is not None and gevent_monkey.is_module_patched("socket"):
         return "gevent"
     return "threading"
+
+
+def green_psycopg():
+    """Make psycopg wait for PostgreSQL through ``select()``, which eventlet makes cooperative.
+
+    psycopg 3 waits for the server in C (``wait_c``), which eventlet cannot
+    switch away from: every query stopped the whole worker, and all its
+    sockets, until PostgreSQL answered. psycopg's own switch,
+    ``PSYCOPG_WAIT_FUNC``, read when psycopg is first imported, picks its
+    pure-Python ``wait_select`` instead (psycopg does this by itself under
+    gevent, not under eventlet). A value already set is left alone.
+    """
+    if "psycopg.waiting" in sys.modules:
+        waiting = sys.modules["psycopg.waiting"]
+        if waiting.wait is getattr(waiting, "wait_c", None):
+            logging.getLogger(__name__).warning(
+                "psycopg was imported before the app: PostgreSQL queries will block the eventlet worker"
+            )
+        return
+    os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
 
 
 class WebsocketTuning:
@@ -69,3 +98,44 @@ class _FilteredErrors:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+class ChatFlask(Flask):
+    """Flask, without URL routing for Socket.IO events.
+
+    Flask-SocketIO runs every event in a request context built from the
+    socket's handshake environ, whose path (``/socket.io/``) no route
+    matches: each event built a URL adapter, failed to match and kept the
+    NotFound exception, whose traceback holds the request context in a
+    reference cycle. Those cycles outlived the young generations while an
+    event waited for its batch to be stored, and full collections then
+    freed tens of thousands of objects at a time, pausing the server for up
+    to 0.2 s (bench/README.md). Events after a socket's first get no
+    adapter; ``url_for`` is therefore not available in Socket.IO handlers.
+    """
+
+    def create_url_adapter(self, request):
+        """No adapter for a Socket.IO event's request context; Flask's own otherwise."""
+        if request is not None and SOCKET_SESSION in request.environ:
+            return None
+        return super().create_url_adapter(request)
+
+
+class SocketEventSessions(SecureCookieSessionInterface):
+    """The signed-cookie session, opened once per socket rather than once per event.
+
+    Flask-SocketIO runs every event in a request context built from the
+    socket's handshake environ, and pushing one opens the session: it parses
+    and verifies the cookie again (about 6% of the server's CPU under load).
+    Then it discards what was opened and uses its own copy, made at the first
+    event and kept in the environ as ``saved_session``. When that copy exists
+    this interface returns it directly: the same object Flask-SocketIO puts
+    in place, without the cookie's work. HTTP requests never carry it.
+    """
+
+    def open_session(self, app, request):
+        """The socket's saved session for a Socket.IO event; else the cookie's."""
+        saved = request.environ.get(SOCKET_SESSION)
+        if saved is not None:
+            return saved
+        return super().open_session(app, request)

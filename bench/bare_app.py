@@ -18,19 +18,21 @@ import os
 import threading
 from datetime import UTC, datetime
 
-from flask import Flask, request
+from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
-from app.serving import WebsocketTuning, detect_async_mode
+from app.serving import ChatFlask, SocketEventSessions, WebsocketTuning, detect_async_mode
 
 NAMESPACE = "/chat"
 EVERYONE_ROOM = "everyone"
 
 
-app = Flask(__name__)
 # The same serving choices as Chatroom (app/serving.py), so the floor is like for like:
-# the async mode follows the worker, and permessage-deflate is declined
-# (BENCH_BARE_DEFLATE=1 accepts it, to measure what compression costs).
+# the async mode follows the worker, no URL routing or session opening per event,
+# and permessage-deflate is declined (BENCH_BARE_DEFLATE=1 accepts it, to measure
+# what compression costs).
+app = ChatFlask(__name__)
+app.session_interface = SocketEventSessions()
 socketio = SocketIO(app, async_mode=detect_async_mode(), max_http_buffer_size=64 * 1024)
 app.wsgi_app = WebsocketTuning(
     app.wsgi_app, compression=os.environ.get("BENCH_BARE_DEFLATE", "") not in ("", "0")

@@ -1,0 +1,64 @@
+"""The chat on PostgreSQL under each production worker: a slow query holds up only its own sender."""
+
+import threading
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.support import WORKER_ARGS, LiveServer
+
+from .conftest import CHAT, WAIT, Live, unexplained_tracebacks
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module", params=sorted(WORKER_ARGS))
+def pg_server(request, tmp_path_factory, postgres_url):
+    live = LiveServer(
+        request.param, tmp_path_factory.mktemp(f"pg-{request.param}"), DATABASE_URL=postgres_url
+    )
+    live.start()
+    yield live
+    live.stop()
+    log = live.log()
+    assert unexplained_tracebacks(log) == [], f"the {live.worker} server logged a traceback:\n{log}"
+
+
+@pytest.fixture
+def live(pg_server):
+    opened = Live(pg_server)
+    yield opened
+    opened.close()
+
+
+def test_a_message_waiting_on_the_database_does_not_stop_the_room(live, postgres_url):
+    """While PostgreSQL keeps one message waiting, the others still chat (typing notices flow)."""
+    alice, bob, carol = live.browser("alice"), live.browser("bob"), live.browser("carol")
+    alice_tab, bob_tab, carol_tab = live.tab(alice), live.tab(bob), live.tab(carol)
+    acks = []
+
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as blocker:
+        # Another client holds the messages table: alice's insert has to wait for it.
+        blocker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        sender = threading.Thread(
+            target=lambda: acks.append(alice_tab.say("all", "patience", timeout=4 * WAIT))
+        )
+        sender.start()
+        try:
+            assert not _acked(sender, acks, 0.5), "the message was stored while the table was locked"
+            bob_tab.client.emit("typing", {"to": "all"}, namespace=CHAT)
+            notice = carol_tab.wait_for("typing", lambda n: n["from"] == bob.username, timeout=WAIT)
+            assert notice["to"] == "all"
+            assert carol_tab.events("say", lambda m: m["msg"] == "patience") == []
+        finally:
+            blocker.rollback()
+    sender.join(4 * WAIT)
+    assert acks and acks[0]["ok"] is True, acks
+    assert carol_tab.wait_for("say", lambda m: m["msg"] == "patience")["id"] == acks[0]["id"]
+
+
+def _acked(thread, acks, seconds):
+    thread.join(seconds)
+    return bool(acks)
