@@ -23,7 +23,7 @@ import threading
 
 
 class _Entry:
-    """One submitted item, its outcome, and how its submitter is woken."""
+    """One submitted item, its outcome, and how its submitter is woken (``wake``: followers only)."""
 
     __slots__ = ("done", "item", "lead", "outcome", "wake")
 
@@ -32,7 +32,7 @@ class _Entry:
         self.outcome = None
         self.done = False
         self.lead = False
-        self.wake = threading.Event()
+        self.wake = None
 
 
 class GroupCommit:
@@ -65,6 +65,8 @@ class GroupCommit:
             self._queue.append(entry)
             if not self._leading:
                 self._leading = entry.lead = True
+            else:
+                entry.wake = threading.Event()
         if not entry.lead:
             entry.wake.wait()
         if not entry.done:  # woken to lead the next batch
@@ -99,7 +101,8 @@ class GroupCommit:
                     successor.lead = True
             for entry in batch:
                 entry.done = True
-                entry.wake.set()
+                if entry.wake is not None:
+                    entry.wake.set()
             if successor is not None:
                 successor.wake.set()
 

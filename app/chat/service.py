@@ -66,7 +66,7 @@ class Chat:
         self.offline_grace = offline_grace
         self._leaving = {}  # user id -> token of the offline notice waiting out the grace period
         self._leaving_lock = threading.Lock()
-        self._commits = GroupCommit(self._store_and_deliver, self.delivery, pause=lambda: server.sleep(0))
+        self._commits = GroupCommit(self._store_and_deliver, self.delivery, pause=_pause_for(server))
 
     def arrive(self, user, sid):
         """Record a new socket; ``edge`` says others should hear ``online``.
@@ -239,6 +239,20 @@ class Chat:
             return
         for sid in sids:
             self.server.disconnect(sid, namespace=NAMESPACE)
+
+
+def _pause_for(server):
+    """How a batch's leader lets other sockets join it (see ``GroupCommit``).
+
+    Under eventlet or gevent nothing else runs until the leader yields:
+    ``sleep(0)`` lets the sockets whose messages were read in the same pass
+    of the event loop join its batch. Threads run meanwhile anyway, and
+    ``time.sleep(0)`` would cost every message a system call, so under
+    threading the leader does not pause.
+    """
+    if server.async_mode == "threading":
+        return lambda: None
+    return lambda: server.sleep(0)
 
 
 def _ack(message, duplicate=False):
