@@ -39,7 +39,8 @@ class Chat:
     """Presence, limits and the store behind the /chat namespace.
 
     One instance lives in ``app.extensions["chat"]``; the namespace's handlers
-    call it and emit what it hands them.
+    call it and emit what it hands them, except messages: those it emits
+    itself, as the socket storing a batch delivers the others' messages too.
 
     ``delivery`` is held while messages are stored and emitted, and while a
     connecting socket reads its history and joins its rooms. So ids reach each
