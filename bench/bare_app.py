@@ -27,13 +27,14 @@ NAMESPACE = "/chat"
 EVERYONE_ROOM = "everyone"
 
 
-# The same serving choices as Chatroom (app/serving.py), so the floor is like for like:
-# the async mode follows the worker, no URL routing or session opening per event,
-# and permessage-deflate is declined (BENCH_BARE_DEFLATE=1 accepts it, to measure
-# what compression costs).
+# The same serving choices as Chatroom (app/serving.py, create_app), so the floor is
+# like for like: the async mode follows the worker, each socket's events run on its
+# own reader (no thread or greenlet per event), no URL routing or session opening per
+# event, and permessage-deflate is declined (BENCH_BARE_DEFLATE=1 accepts it, to
+# measure what compression costs).
 app = ChatFlask(__name__)
 app.session_interface = SocketEventSessions()
-socketio = SocketIO(app, async_mode=detect_async_mode(), max_http_buffer_size=64 * 1024)
+socketio = SocketIO(app, async_mode=detect_async_mode(), max_http_buffer_size=64 * 1024, async_handlers=False)
 app.wsgi_app = WebsocketTuning(
     app.wsgi_app, compression=os.environ.get("BENCH_BARE_DEFLATE", "") not in ("", "0")
 )
