@@ -198,6 +198,7 @@ class _Inserter:
                 self.processors[column.name] = processor
         # The driver's exception classes: IntegrityError for a used cid, Error for the rest.
         self.errors = dialect.loaded_dbapi
+        self.pipelined = dialect.driver == "psycopg"
 
     def insert(self, rows):
         """Insert ``rows`` in one transaction and commit; return their ids, in order.
@@ -209,10 +210,15 @@ class _Inserter:
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
-            ids = []
-            for row in rows:
-                cursor.execute(self.sql, self._parameters(row))
-                ids.append(cursor.fetchone()[0])
+            if self.pipelined and len(rows) > 1:
+                # psycopg sends every row before reading any answer: one round trip.
+                cursor.executemany(self.sql, [self._parameters(row) for row in rows], returning=True)
+                ids = [result.fetchone()[0] for result in _results(cursor)]
+            else:
+                ids = []
+                for row in rows:
+                    cursor.execute(self.sql, self._parameters(row))
+                    ids.append(cursor.fetchone()[0])
             cursor.close()
             connection.commit()
         except self.errors.IntegrityError:
@@ -229,6 +235,14 @@ class _Inserter:
         for name, processor in self.processors.items():
             row[name] = processor(row[name])
         return row if self.order is None else [row[name] for name in self.order]
+
+
+def _results(cursor):
+    """Each result set of a psycopg ``executemany(..., returning=True)``, in order."""
+    while True:
+        yield cursor
+        if not cursor.nextset():
+            return
 
 
 def _wire(message, sender_name, recipient_name):
