@@ -1,5 +1,6 @@
 """The factory: configuration, async mode, schema, health check, static client, headers."""
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from app import create_app
 from app.chat.ratelimit import parse_rate
 from app.extensions import db, socketio
 from app.serving import detect_async_mode
+from tests.conftest import events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,3 +175,22 @@ def test_bench_switch_delivers_without_storing(tmp_path):
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Message.id))) == 0
     sock.disconnect(namespace="/chat")
+
+
+def test_socket_events_leave_no_garbage_cycles(browser, connect):
+    """A chatting socket creates no reference cycles: they would pile up for long full collections."""
+    alice, bob = connect(browser("alice")), connect(browser("bob"))
+    sent = [alice.emit("say", {"to": "bob", "msg": "warm up"}, namespace="/chat", callback=True)]
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for n in range(15):  # within the rate limit (20 per 10 s)
+            sent.append(alice.emit("say", {"to": "bob", "msg": f"hi {n}"}, namespace="/chat", callback=True))
+        events(bob)
+        gc.collect()
+        cycles = [type(thing).__qualname__ for thing in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert all(ack["ok"] for ack in sent)
+    assert cycles == []
