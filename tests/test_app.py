@@ -1,6 +1,5 @@
 """The factory: configuration, async mode, schema, health check, static client, headers."""
 
-import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,6 @@ from app import create_app
 from app.chat.ratelimit import parse_rate
 from app.extensions import db, socketio
 from app.serving import detect_async_mode
-from tests.conftest import events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,20 +175,36 @@ def test_bench_switch_delivers_without_storing(tmp_path):
     sock.disconnect(namespace="/chat")
 
 
-def test_socket_events_leave_no_garbage_cycles(browser, connect):
-    """A chatting socket creates no reference cycles: they would pile up for long full collections."""
-    alice, bob = connect(browser("alice")), connect(browser("bob"))
-    sent = [alice.emit("say", {"to": "bob", "msg": "warm up"}, namespace="/chat", callback=True)]
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        for n in range(15):  # within the rate limit (20 per 10 s)
-            sent.append(alice.emit("say", {"to": "bob", "msg": f"hi {n}"}, namespace="/chat", callback=True))
-        events(bob)
-        gc.collect()
-        cycles = [type(thing).__qualname__ for thing in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert all(ack["ok"] for ack in sent)
-    assert cycles == []
+GARBAGE_PROBE = """
+import gc, sys
+from app import create_app
+from app.extensions import socketio
+from tests.conftest import AuthActions
+app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "CHAT_ASYNC_MODE": "threading"})
+socks = []
+for name in ("alice", "bob"):
+    http = app.test_client()
+    AuthActions(http).register(name)
+    socks.append(socketio.test_client(app, namespace="/chat", flask_test_client=http))
+alice, bob = socks
+say = lambda text: alice.emit("say", {"to": "bob", "msg": text}, namespace="/chat", callback=True)
+acks = [say("warm up")]
+gc.collect()
+gc.set_debug(gc.DEBUG_SAVEALL)
+acks += [say(f"hi {n}") for n in range(15)]  # within the rate limit (20 per 10 s)
+bob.get_received("/chat")
+gc.collect()
+print(all(ack["ok"] for ack in acks), len(gc.garbage), sorted({type(t).__qualname__ for t in gc.garbage}))
+"""
+
+
+def test_socket_events_leave_no_garbage_cycles(tmp_path):
+    """Chatting creates no reference cycles: they would pile up for long full collections.
+
+    In a fresh interpreter, so that nothing else running in the test process can drop garbage.
+    """
+    result = run_python(GARBAGE_PROBE.replace("sys.argv[1]", repr(f"sqlite:///{tmp_path}/chat.sqlite3")))
+    assert result.returncode == 0, result.stderr
+    acked, garbage, kinds = result.stdout.strip().split(" ", 2)
+    assert acked == "True"
+    assert (int(garbage), kinds) == (0, "[]")
