@@ -254,6 +254,33 @@ def test_storage_failure_gives_unavailable_and_sends_nothing(tmp_path):
     bob.disconnect(namespace="/chat")
 
 
+def test_a_database_that_cannot_be_opened_gives_unavailable(tmp_path):
+    """A store that cannot even connect (its folder is gone) answers ``unavailable``; later, it works."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'chat.sqlite3'}"})
+    alice_http, bob_http = app.test_client(), app.test_client()
+    AuthActions(alice_http).register("alice")
+    AuthActions(bob_http).register("bob")
+    alice = socketio.test_client(app, namespace="/chat", flask_test_client=alice_http)
+    bob = socketio.test_client(app, namespace="/chat", flask_test_client=bob_http)
+    events(bob)
+    with app.app_context():
+        db.engine.dispose()  # the next message needs a new connection
+    folder.rename(tmp_path / "moved")
+    try:
+        ack = say(alice, {"to": "all", "msg": "anyone?"})
+        assert ack["ok"] is False and ack["error"] == "unavailable"
+        assert events(bob) == []
+        assert alice.is_connected("/chat")
+    finally:
+        (tmp_path / "moved").rename(folder)
+    assert say(alice, {"to": "all", "msg": "anyone?"})["ok"] is True
+    assert [m["msg"] for m in events(bob, "say")] == ["anyone?"]
+    alice.disconnect(namespace="/chat")
+    bob.disconnect(namespace="/chat")
+
+
 def test_foundation_database_upgrades_with_nothing_lost(tmp_path):
     path = tmp_path / "chat.sqlite3"
     shutil.copy(FOUNDATION_DB, path)

@@ -88,7 +88,7 @@ class MessageStore:
             ids = inserter.insert([draft.row() for draft in drafts])
         except inserter.errors.IntegrityError:
             return [self._add_or_error(draft) for draft in drafts]
-        except inserter.errors.Error:
+        except (inserter.errors.Error, SQLAlchemyError):  # the driver's, or the pool's (a checkout timeout)
             return [unavailable()] * len(drafts)
         return [draft.wire(message_id) for draft, message_id in zip(drafts, ids, strict=True)]
 
@@ -109,7 +109,7 @@ class MessageStore:
             if existing is None:
                 raise unavailable() from None
             raise DuplicateMessage(existing) from None
-        except inserter.errors.Error:
+        except (inserter.errors.Error, SQLAlchemyError):  # the driver's, or the pool's (a checkout timeout)
             raise unavailable() from None
         return draft.wire(message_id)
 
