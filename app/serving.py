@@ -110,7 +110,7 @@ class ChatFlask(Flask):
     reference cycle. Those cycles outlived the young generations while an
     event waited for its batch to be stored, and full collections then
     freed tens of thousands of objects at a time, pausing the server for up
-    to 0.2 s (bench/README.md). Events after a socket's first get no
+    to 175 ms (bench/README.md). Events after a socket's first get no
     adapter; ``url_for`` is therefore not available in Socket.IO handlers.
     """
 
