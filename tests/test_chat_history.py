@@ -230,11 +230,7 @@ def test_offline_private_message_arrives_on_next_connect_marked_queued(people, c
 def test_storage_failure_gives_unavailable_and_sends_nothing(tmp_path):
     path = tmp_path / "chat.sqlite3"
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "CHAT_SQLITE_BUSY_TIMEOUT": 0.2})
-    alice_http, bob_http = app.test_client(), app.test_client()
-    AuthActions(alice_http).register("alice")
-    AuthActions(bob_http).register("bob")
-    alice = socketio.test_client(app, namespace="/chat", flask_test_client=alice_http)
-    bob = socketio.test_client(app, namespace="/chat", flask_test_client=bob_http)
+    alice, bob = _sockets(app, "alice", "bob")
     events(bob)
     # Another process holds SQLite's write lock past our busy timeout.
     blocker = sqlite3.connect(path)
@@ -259,11 +255,7 @@ def test_a_database_that_cannot_be_opened_gives_unavailable(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'chat.sqlite3'}"})
-    alice_http, bob_http = app.test_client(), app.test_client()
-    AuthActions(alice_http).register("alice")
-    AuthActions(bob_http).register("bob")
-    alice = socketio.test_client(app, namespace="/chat", flask_test_client=alice_http)
-    bob = socketio.test_client(app, namespace="/chat", flask_test_client=bob_http)
+    alice, bob = _sockets(app, "alice", "bob")
     events(bob)
     with app.app_context():
         db.engine.dispose()  # the next message needs a new connection
@@ -308,6 +300,16 @@ def _store_public(app, sender_name, count):
         sender = User.find(sender_name)
         db.session.add_all(Message(sender_id=sender.id, body=f"message {n}") for n in range(count))
         db.session.commit()
+
+
+def _sockets(app, *names):
+    """A /chat socket for each of ``names``, registered on ``app`` through the form."""
+    sockets = []
+    for name in names:
+        http = app.test_client()
+        AuthActions(http).register(name)
+        sockets.append(socketio.test_client(app, namespace="/chat", flask_test_client=http))
+    return sockets
 
 
 def _count_messages(app):

@@ -4,6 +4,7 @@ Flask-SocketIO's test client skips the transport, so Origin checks, frame-size
 limits and cookies over a real handshake are only exercised here.
 """
 
+import contextlib
 import re
 import threading
 import time
@@ -53,22 +54,27 @@ def unique_name(prefix):
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
+@contextlib.contextmanager
+def running(worker, workdir, **env):
+    """The app under ``gunicorn -k <worker> -w 1`` for the block; then its log must hold no traceback.
+
+    Every traceback in a server's log is a bug, but for the known library races above.
+    """
+    live = LiveServer(worker, workdir, **env).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+    log = live.log()
+    assert unexplained_tracebacks(log) == [], f"the {worker} server logged a traceback:\n{log}"
+
+
 @pytest.fixture(scope="module", params=sorted(WORKER_ARGS))
 def server(request, tmp_path_factory):
-    """The app under ``gunicorn -k <worker> -w 1``, shared by the tests of a module.
-
-    At teardown the server's log must hold no traceback: every one is a bug.
-    """
-    live = LiveServer(
-        request.param,
-        tmp_path_factory.mktemp(f"live-{request.param}"),
-        CHAT_ALLOWED_ORIGINS=ALLOWED_ORIGIN,
-    )
-    live.start()
-    yield live
-    live.stop()
-    log = live.log()
-    assert unexplained_tracebacks(log) == [], f"the {live.worker} server logged a traceback:\n{log}"
+    """The app under each production worker, shared by the tests of a module."""
+    workdir = tmp_path_factory.mktemp(f"live-{request.param}")
+    with running(request.param, workdir, CHAT_ALLOWED_ORIGINS=ALLOWED_ORIGIN) as live:
+        yield live
 
 
 class Browser:

@@ -12,9 +12,7 @@ import threading
 import pytest
 import requests
 
-from tests.support import LiveServer
-
-from .conftest import CHAT, WAIT, Browser, Tab, unexplained_tracebacks, unique_name
+from .conftest import CHAT, WAIT, Browser, Tab, running, unique_name
 
 pytestmark = pytest.mark.live
 
@@ -22,11 +20,8 @@ pytestmark = pytest.mark.live
 @pytest.fixture
 def crashing_server(tmp_path):
     """The app under gunicorn -k eventlet on a SQLite file; a test may kill and restart it."""
-    server = LiveServer("eventlet", tmp_path).start()
-    yield server
-    server.stop()
-    log = server.log()
-    assert unexplained_tracebacks(log) == [], f"the server logged a traceback:\n{log}"
+    with running("eventlet", tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,23 +6,19 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.support import WORKER_ARGS, LiveServer
+from tests.support import WORKER_ARGS
 
-from .conftest import CHAT, WAIT, Live, unexplained_tracebacks
+from .conftest import CHAT, WAIT, Live, running
 
 pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module", params=sorted(WORKER_ARGS))
 def pg_server(request, tmp_path_factory, postgres_url):
-    live = LiveServer(
-        request.param, tmp_path_factory.mktemp(f"pg-{request.param}"), DATABASE_URL=postgres_url
-    )
-    live.start()
-    yield live
-    live.stop()
-    log = live.log()
-    assert unexplained_tracebacks(log) == [], f"the {live.worker} server logged a traceback:\n{log}"
+    """The app on the tests' PostgreSQL database, under each production worker."""
+    workdir = tmp_path_factory.mktemp(f"pg-{request.param}")
+    with running(request.param, workdir, DATABASE_URL=postgres_url) as live:
+        yield live
 
 
 @pytest.fixture
