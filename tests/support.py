@@ -20,6 +20,7 @@ STARTUP_TIMEOUT = 30
 STOP_TIMEOUT = 5
 WORKER_ARGS = {
     "eventlet": ["-k", "eventlet", "-w", "1", "--worker-connections", "1000"],
+    "gevent": ["-k", "gevent", "-w", "1", "--worker-connections", "1000"],
     "gthread": ["-k", "gthread", "-w", "1", "--threads", "100"],
 }
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')

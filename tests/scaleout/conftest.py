@@ -1,4 +1,8 @@
-"""Fixtures: two gunicorn -k eventlet processes on one Redis and one PostgreSQL database.
+"""Fixtures: two gunicorn processes on one Redis and one PostgreSQL database.
+
+The first process runs the eventlet worker, the second the gevent worker: both
+greenlet workers scale out the same way, and one cluster tests both (as well as a
+site moving from one to the other a process at a time).
 
 A user may be on either process; what they notice must not depend on which.
 Every user has a fresh name, so tests can share a pair of servers; and since
@@ -36,6 +40,10 @@ def flushed_redis(url):
     return url
 
 
+# The worker of each process in turn.
+CLUSTER_WORKERS = ("eventlet", "gevent")
+
+
 class Cluster:
     """Server processes sharing one Redis, one database and one secret key (a cookie works on any)."""
 
@@ -47,7 +55,9 @@ class Cluster:
             "CHAT_PRESENCE_TTL": str(PRESENCE_TTL),
             **env,
         }
-        self.servers = [LiveServer("eventlet", workdir, **shared) for _ in range(count)]
+        self.servers = [
+            LiveServer(CLUSTER_WORKERS[index % len(CLUSTER_WORKERS)], workdir, **shared) for index in range(count)
+        ]
 
     def start(self):
         """Start the processes one after the other: each applies the migrations at start-up."""
