@@ -67,7 +67,9 @@ class Chat:
         self.offline_grace = offline_grace
         self._leaving = {}  # user id -> token of the offline notice waiting out the grace period
         self._leaving_lock = threading.Lock()
-        self._commits = GroupCommit(self._store_and_deliver, self.delivery, pause=_pause_for(server))
+        self._commits = GroupCommit(
+            self._store_and_deliver, self.delivery, pause=_pause_for(server), event=server.eio.create_event
+        )
 
     def arrive(self, user, sid):
         """Record a new socket; ``edge`` says others should hear ``online``.
