@@ -8,9 +8,9 @@ from importlib import metadata
 from pathlib import Path
 
 from .scenarios import P99_LIMIT_MS
-from .servers import REPO_ROOT
+from .servers import REPO_ROOT, WORKERS
 
-PEERS = ("node", "bare-eventlet", "bare-gthread")
+PEERS = ("node", *(f"bare-{worker}" for worker in WORKERS))
 KIND_TITLES = {
     "fanout": "Room fan-out",
     "private": "Private messages",
@@ -20,7 +20,15 @@ KIND_TITLES = {
 def versions():
     """Versions of everything that serves or generates load."""
     found = {"python": platform.python_version()}
-    for package in ("Flask", "Flask-SocketIO", "python-socketio", "python-engineio", "eventlet", "gunicorn"):
+    for package in (
+        "Flask",
+        "Flask-SocketIO",
+        "python-socketio",
+        "python-engineio",
+        "eventlet",
+        "gevent",
+        "gunicorn",
+    ):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -29,7 +29,7 @@ from .generator import LoadGenerator
 from .procstat import Watch, machine, wait_for_quiet
 from .profiling import Profiler, hot_spots, py_spy
 from .scenarios import FULL, QUICK, StepRunner, best_step, connections
-from .servers import GENERATOR_CORE, REPO_ROOT, Server, ServerSpec, can_pin, secret_key
+from .servers import GENERATOR_CORE, REPO_ROOT, WORKERS, Server, ServerSpec, can_pin, secret_key
 
 RESULTS = REPO_ROOT / "bench" / "results"
 SCENARIOS = ("fanout", "private", "connections")
@@ -37,17 +37,17 @@ SCENARIOS = ("fanout", "private", "connections")
 
 def server_specs(postgres_url, no_store_supported):
     """Every server configuration, in the order they run."""
-    specs = [
-        ServerSpec("node", "Node socket.io 4.8", "node"),
-        ServerSpec("bare-eventlet", "bare Flask-SocketIO, gunicorn eventlet", "bare", "eventlet"),
-        ServerSpec("bare-gthread", "bare Flask-SocketIO, gunicorn gthread", "bare", "gthread"),
-        ServerSpec(
-            "chatroom-eventlet", "Chatroom, gunicorn eventlet, SQLite", "chatroom", "eventlet", "sqlite"
-        ),
-        ServerSpec("chatroom-gthread", "Chatroom, gunicorn gthread, SQLite", "chatroom", "gthread", "sqlite"),
+    specs = [ServerSpec("node", "Node socket.io 4.8", "node")]
+    specs += [
+        ServerSpec(f"bare-{worker}", f"bare Flask-SocketIO, gunicorn {worker}", "bare", worker)
+        for worker in WORKERS
+    ]
+    specs += [
+        ServerSpec(f"chatroom-{worker}", f"Chatroom, gunicorn {worker}, SQLite", "chatroom", worker, "sqlite")
+        for worker in WORKERS
     ]
     if no_store_supported:
-        for worker in ("eventlet", "gthread"):
+        for worker in WORKERS:
             specs.append(
                 ServerSpec(
                     f"chatroom-{worker}-nostore",
@@ -59,15 +59,16 @@ def server_specs(postgres_url, no_store_supported):
                 )
             )
     if postgres_url:
-        specs.append(
-            ServerSpec(
-                "chatroom-eventlet-postgresql",
-                "Chatroom, gunicorn eventlet, PostgreSQL",
-                "chatroom",
-                "eventlet",
-                "postgresql",
+        for worker in ("eventlet", "gevent"):
+            specs.append(
+                ServerSpec(
+                    f"chatroom-{worker}-postgresql",
+                    f"Chatroom, gunicorn {worker}, PostgreSQL",
+                    "chatroom",
+                    worker,
+                    "postgresql",
+                )
             )
-        )
     return specs
 
 

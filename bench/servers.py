@@ -21,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SERVER_CORE = 0
 GENERATOR_CORE = 1
+# The gunicorn workers Chatroom supports in production, each benchmarked with its own bare floor.
+WORKERS = ("eventlet", "gevent", "gthread")
 STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 15
 
@@ -40,7 +42,7 @@ class ServerSpec:
     """One server configuration under test.
 
     ``kind`` is chatroom, bare or node; ``worker`` the gunicorn worker class
-    (eventlet or gthread); ``store`` sqlite, postgresql or none (Chatroom's
+    (one of ``WORKERS``); ``store`` sqlite, postgresql or none (Chatroom's
     CHAT_BENCH_NO_STORE=1).
     """
 
@@ -68,8 +70,8 @@ def gunicorn_args(worker, connections):
     gthread holds one thread per websocket, and also stops accepting at
     ``--worker-connections`` (1,000 by default), so both must cover the sockets.
     """
-    if worker == "eventlet":
-        return ["-k", "eventlet", "-w", "1", "--worker-connections", "10000"]
+    if worker in ("eventlet", "gevent"):
+        return ["-k", worker, "-w", "1", "--worker-connections", "10000"]
     threads = connections + 50
     return [
         *("-k", "gthread", "-w", "1", "--threads", str(threads)),
