@@ -56,7 +56,8 @@ class Cluster:
             **env,
         }
         self.servers = [
-            LiveServer(CLUSTER_WORKERS[index % len(CLUSTER_WORKERS)], workdir, **shared) for index in range(count)
+            LiveServer(CLUSTER_WORKERS[index % len(CLUSTER_WORKERS)], workdir, **shared)
+            for index in range(count)
         ]
 
     def start(self):
