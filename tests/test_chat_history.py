@@ -5,6 +5,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from app import create_app
 from app.auth.models import User
@@ -271,6 +272,31 @@ def test_a_database_that_cannot_be_opened_gives_unavailable(tmp_path):
     assert [m["msg"] for m in events(bob, "say")] == ["anyone?"]
     alice.disconnect(namespace="/chat")
     bob.disconnect(namespace="/chat")
+
+
+def test_a_connection_dropped_while_idle_is_replaced_unnoticed(app, database, people, connect):
+    """The store keeps its connection between messages: one the database dropped meanwhile costs nothing.
+
+    PostgreSQL: the server ends that connection's session (as a restart or an
+    idle timeout does). SQLite: the connection is closed under the store.
+    """
+    alice, bob = connect(people["alice"]), connect(people["bob"])
+    events(bob)
+    assert say(alice, {"to": "all", "msg": "before", "cid": "c-1"})["ok"] is True
+    kept = app.extensions["chat"].store._inserter()._connection.dbapi_connection
+    if database == "postgresql":
+        with app.app_context():
+            ended = db.session.scalar(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid}
+            )
+            db.session.commit()
+        assert ended is True
+    else:
+        kept.close()
+    after = say(alice, {"to": "all", "msg": "after", "cid": "c-2"})
+    assert after["ok"] is True, after
+    assert [m["msg"] for m in events(bob, "say")] == ["before", "after"]
+    assert _count_messages(app) == 2
 
 
 def test_foundation_database_upgrades_with_nothing_lost(tmp_path):

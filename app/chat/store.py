@@ -4,7 +4,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, event, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
@@ -189,9 +189,19 @@ class _Inserter:
     pool: checking it out and in (with the pool's rollback on return) was
     about a fifth of a stored message's cost on SQLite (cProfile of
     ``bench.store_batches``). Batches are stored one at a time (the group
-    commit's leader holds the delivery lock), and ``_lock`` makes sure of
-    it. A connection that fails with anything but an IntegrityError is
-    invalidated and replaced at the next insert, as the pool would do.
+    commit's leader holds the delivery lock), and ``_lock`` makes sure of it.
+    Keeping it means doing what the pool did for it:
+
+    - a connection that fails is invalidated (closed, never reused), except
+      after an IntegrityError, which only rolls back;
+    - a kept connection found closed (the dialect's own ``is_disconnect``:
+      the server restarted, or dropped it while idle) before the commit was
+      asked for has stored nothing: the batch is tried once more on a new
+      connection, so nobody hears ``unavailable`` for a connection that merely
+      went stale. Other errors (a lock held past the busy timeout) are not
+      retried, and neither is a failure during the commit, which may have
+      happened;
+    - ``engine.dispose()`` closes it too (``engine_disposed``).
     """
 
     def __init__(self, engine):
@@ -210,45 +220,74 @@ class _Inserter:
         self.pipelined = dialect.driver == "psycopg"
         self._connection = None
         self._lock = threading.Lock()
+        event.listen(engine, "engine_disposed", self.close)
 
     def insert(self, rows):
         """Insert ``rows`` in one transaction and commit; return their ids, in order.
 
-        Raises the driver's own exceptions. After any failure the connection
-        is invalidated rather than reused (it may be broken), except after an
-        IntegrityError, which only rolls back.
+        Raises the driver's own exceptions (or SQLAlchemy's, when no connection can be had).
         """
         with self._lock:
-            if self._connection is None:
-                self._connection = self.engine.raw_connection()
-            connection = self._connection
             try:
-                cursor = connection.cursor()
-                if self.pipelined and len(rows) > 1:
-                    # psycopg sends every row before reading any answer: one round trip.
-                    cursor.executemany(self.sql, [self._parameters(row) for row in rows], returning=True)
-                    ids = [result.fetchone()[0] for result in _results(cursor)]
-                else:
-                    ids = []
-                    for row in rows:
-                        cursor.execute(self.sql, self._parameters(row))
-                        ids.append(cursor.fetchone()[0])
-                cursor.close()
-                connection.commit()
-            except self.errors.IntegrityError:
-                connection.rollback()
-                raise
-            except BaseException:
-                self._connection = None
-                connection.invalidate()
-                connection.close()
-                raise
+                return self._insert(rows)
+            except _Stale:
+                return self._insert(rows)  # on a new connection, which is never stale
+
+    def close(self, *_engine):
+        """Close the kept connection; the next insert opens a new one."""
+        with self._lock:
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.invalidate()
+
+    def _insert(self, rows):
+        kept = self._connection is not None
+        if not kept:
+            self._connection = self.engine.raw_connection()
+        connection = self._connection
+        cursor, committing = None, False
+        try:
+            cursor = connection.cursor()
+            if self.pipelined and len(rows) > 1:
+                # psycopg sends every row before reading any answer: one round trip.
+                cursor.executemany(self.sql, [self._parameters(row) for row in rows], returning=True)
+                ids = [result.fetchone()[0] for result in _results(cursor)]
+            else:
+                ids = []
+                for row in rows:
+                    cursor.execute(self.sql, self._parameters(row))
+                    ids.append(cursor.fetchone()[0])
+            cursor.close()
+            committing = True
+            connection.commit()
+        except self.errors.IntegrityError:
+            connection.rollback()
+            raise
+        except BaseException as error:
+            stale = (
+                kept
+                and not committing
+                and isinstance(error, self.errors.Error)
+                and self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+            )
+            self._connection = None
+            connection.invalidate()
+            if stale:
+                raise _Stale(error) from error
+            raise
         return ids
 
     def _parameters(self, row):
-        for name, processor in self.processors.items():
-            row[name] = processor(row[name])
-        return row if self.order is None else [row[name] for name in self.order]
+        """The row's values as the driver takes them, in a new dict or list (a retry starts from ``row``)."""
+        processors = self.processors
+        values = {
+            name: processors[name](value) if name in processors else value for name, value in row.items()
+        }
+        return values if self.order is None else [values[name] for name in self.order]
+
+
+class _Stale(Exception):
+    """The kept connection was found closed before the commit was asked for: nothing was stored."""
 
 
 def _results(cursor):
