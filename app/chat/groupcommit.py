@@ -1,9 +1,9 @@
 """Group commit: the messages that arrive together are stored in one transaction.
 
-Each transaction has a fixed cost: on SQLite the commit's own writes and the
-pool's checkout and return; on PostgreSQL a round trip and a commit. One run of
-``python -m bench.store_batches``: a message stored alone costs about 160 µs
-on SQLite (940 on PostgreSQL), one of sixteen in a transaction about 56 (144).
+Each transaction has a fixed cost: on SQLite the commit's own writes; on
+PostgreSQL a round trip and a commit. One run of ``python -m
+bench.store_batches``: a message stored alone costs about 47 µs on SQLite
+(406 on PostgreSQL), one of sixteen in a transaction about 23 (57).
 So the sockets whose messages arrive together hand them to one of them, the
 leader, which stores them all in one transaction, delivers them in id order,
 and wakes the others with their outcome. Every message is committed before
@@ -15,9 +15,10 @@ of concurrent sockets into it, and a database's own group commit (PostgreSQL's
 ``commit_delay``; SQLite has none) would not remove the per-transaction work
 outside the database.
 
-Batches size themselves: in a quiet room a message goes alone (after one pass
-of the event loop, so that messages already read join it), and they grow with
-the load, because what arrives while one batch is being stored waits for the next.
+Batches size themselves: in a quiet room a message goes alone (under gevent
+after one pass of the event loop, so that messages already read join it; see
+``_pause_for`` in service.py), and they grow with the load, because what
+arrives while one batch is being stored waits for the next.
 """
 
 import threading
