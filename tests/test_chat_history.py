@@ -257,9 +257,10 @@ def test_a_database_that_cannot_be_opened_gives_unavailable(tmp_path):
     folder.mkdir()
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'chat.sqlite3'}"})
     alice, bob = _sockets(app, "alice", "bob")
+    assert say(alice, {"to": "all", "msg": "first"})["ok"] is True
     events(bob)
     with app.app_context():
-        db.engine.dispose()  # the next message needs a new connection
+        db.engine.dispose()  # closes every connection, the store's kept one too
     folder.rename(tmp_path / "moved")
     try:
         ack = say(alice, {"to": "all", "msg": "anyone?"})
