@@ -250,14 +250,16 @@ def _pause_for(server):
     Under gevent nothing else runs until the leader yields, and ``sleep(0)``
     is one callback: the sockets whose messages were read in the same pass
     of the event loop run and join its batch (batches of 1.2 to 1.7 messages
-    on average over a private-message ladder; without the pause private
-    messages topped out lower, 4,727 against 5,647 a second in one run).
-    Under eventlet ``sleep(0)`` is a timer: the leader waits for a whole
-    turn of the hub, every other ready greenlet included, and the benchmark
-    did better without it (fan-out 75,394 deliveries/s with the pause,
-    89,537 without; 89,768 and 126,266 with the store off). Threads run
-    meanwhile anyway, and ``time.sleep(0)`` would cost every message a
-    system call, so under threading the leader does not pause either.
+    on average over a private-message ladder, counted with a temporary
+    probe; in two benchmark runs the same afternoon private messages topped
+    out at 5,647 a second with the pause, 4,727 without). Under eventlet
+    ``sleep(0)`` is a timer: the leader waits for a whole turn of the hub,
+    every other ready greenlet included, and the benchmark did better
+    without it (fan-out 75,394 deliveries/s with the pause, 89,537 without;
+    89,768 and 126,266 with the store off; private messages unchanged).
+    Threads run meanwhile anyway, and ``time.sleep(0)`` would cost every
+    message a system call, so under threading the leader does not pause
+    either.
     """
     if server.async_mode == "gevent":
         return lambda: server.sleep(0)
