@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup lint format serve serve-gthread browser bench clean
+.PHONY: run test setup lint format serve serve-gevent serve-gthread browser bench clean
 
 run: setup
 	CHAT_ENV=development $(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
@@ -42,6 +42,9 @@ browser:
 # Production-like servers on the embedded database (set SECRET_KEY for real use).
 serve: setup
 	$(BIN)/gunicorn -k eventlet -w 1 --worker-connections 10000 -b $(HOST):$(PORT) wsgi:app
+
+serve-gevent: setup
+	$(BIN)/gunicorn -k gevent -w 1 --worker-connections 10000 -b $(HOST):$(PORT) wsgi:app
 
 serve-gthread: setup
 	$(BIN)/gunicorn -k gthread -w 1 --threads 100 -b $(HOST):$(PORT) wsgi:app

@@ -1,4 +1,4 @@
-"""Fixtures: the app under a real gunicorn (eventlet), headless Chromium, users in browser contexts.
+"""Fixtures: the app under a real gunicorn (eventlet, gevent), headless Chromium, users in browser contexts.
 
 Every user registers through the real form in their own browser context (own
 cookies), exactly as a person would; tabs are pages of that context.
@@ -53,9 +53,9 @@ def chromium():
         browser.close()
 
 
-def start_server(workdir):
-    """The app under ``gunicorn -k eventlet -w 1`` on a fresh database."""
-    server = LiveServer("eventlet", workdir)
+def start_server(workdir, worker="eventlet"):
+    """The app under ``gunicorn -k <worker> -w 1`` on a fresh database."""
+    server = LiveServer(worker, workdir)
     server.start()
     return server
 
@@ -66,11 +66,11 @@ def assert_clean_log(server):
     assert "Traceback" not in log, f"the server logged a traceback:\n{log}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A server shared by the tests of a module (each test uses its own users)."""
+@pytest.fixture(scope="module", params=["eventlet", "gevent"])
+def server(request, tmp_path_factory):
+    """A server shared by the tests of a module (each test uses its own users), under each greenlet worker."""
     _chromium_or_skip()
-    live = start_server(tmp_path_factory.mktemp("e2e"))
+    live = start_server(tmp_path_factory.mktemp(f"e2e-{request.param}"), request.param)
     yield live
     live.stop()
     assert_clean_log(live)
