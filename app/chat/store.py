@@ -51,16 +51,10 @@ class Draft:
 
     def wire(self, message_id):
         """The stored message as sockets receive it."""
-        wire = {
-            "id": message_id,
-            "from": self.sender.name,
-            "to": self.recipient.name if self.recipient else EVERYONE,
-            "msg": self.body,
-            "at": iso(self.created_at),
-        }
-        if self.queued:
-            wire["queued"] = True
-        return wire
+        recipient_name = self.recipient.name if self.recipient else None
+        return _wire_form(
+            message_id, self.sender.name, recipient_name, self.body, self.created_at, self.queued
+        )
 
 
 class MessageStore:
@@ -299,15 +293,22 @@ def _results(cursor):
 
 
 def _wire(message, sender_name, recipient_name):
-    """A stored message in the shape of a live ``say`` (plus ``queued`` when set)."""
+    """A message row, with its people's names, in wire form."""
+    return _wire_form(
+        message.id, sender_name, recipient_name, message.body, message.created_at, message.queued
+    )
+
+
+def _wire_form(message_id, sender_name, recipient_name, body, created_at, queued):
+    """A message in the shape of a live ``say`` (plus ``queued`` when set); no recipient is everyone."""
     wire = {
-        "id": message.id,
+        "id": message_id,
         "from": sender_name,
         "to": recipient_name or EVERYONE,
-        "msg": message.body,
-        "at": iso(message.created_at),
+        "msg": body,
+        "at": iso(created_at),
     }
-    if message.queued:
+    if queued:
         wire["queued"] = True
     return wire
 
