@@ -1,4 +1,4 @@
-"""Fixtures: the app under a real gunicorn (eventlet, then gthread), HTTP browsers and socket tabs.
+"""Fixtures: the app under a real gunicorn (eventlet, gevent, gthread), HTTP browsers and socket tabs.
 
 Flask-SocketIO's test client skips the transport, so Origin checks, frame-size
 limits and cookies over a real handshake are only exercised here.

@@ -1,4 +1,4 @@
-"""The chat over a real transport: gunicorn (eventlet and gthread), websockets, cookies, Origin."""
+"""The chat over a real transport: gunicorn (eventlet, gevent, gthread), websockets, cookies, Origin."""
 
 import threading
 
