@@ -305,6 +305,11 @@ class Bench:
         postgres_url = database_url if database_url.startswith("postgresql") else None
         specs = [spec for spec in server_specs(postgres_url, no_store) if _selected(spec, args.servers)]
         self.log(f"{plan.name} run: {', '.join(spec.key for spec in specs)}; work dir {self.workdir}")
+        if plan.fixed is not None:
+            self.notes.append(
+                f"--fixed {plan.fixed:g}: one step per message scenario at that rate, no ladder;"
+                " a 'max' figure is that step's, not a ceiling"
+            )
         if not self.pin:
             self.notes.append(
                 "server and generator were not pinned to separate cores (no taskset or one core)"
@@ -430,6 +435,12 @@ def parse_args(argv):
     )
     parser.add_argument("--idle", type=int, help="idle clients in the connections scenario")
     parser.add_argument("--step-seconds", type=float, help="length of each load step")
+    parser.add_argument(
+        "--fixed",
+        type=float,
+        help="one step per message scenario at this many messages/s instead of a ladder"
+        " (to compare CPU at equal load)",
+    )
     parser.add_argument("--budget-min", type=float, help="skip the remaining servers after this many minutes")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and generator to cores")
     parser.add_argument(
@@ -483,6 +494,8 @@ def main(argv=None):
         overrides["idle"] = args.idle
     if args.step_seconds is not None:
         overrides["step_s"] = args.step_seconds
+    if args.fixed is not None:
+        overrides["fixed"] = args.fixed
     if overrides:
         plan = type(plan)(**{**plan.as_dict(), **overrides})
     _raise_file_limit()

@@ -28,6 +28,7 @@ class Plan:
     factor: float = 2.0
     max_steps: int = 12
     refine: int = 2  # bisection steps between the last passing and the first failing rate
+    fixed: float | None = None  # one step at this rate instead of a ladder (bench.run --fixed)
     fanout_start: float = 10.0  # messages/s to everyone (x clients-1 deliveries)
     private_start: float = 250.0  # private messages/s (1 delivery each)
     # Every join is announced to everyone: connecting N clients costs O(N²) deliveries,
@@ -127,6 +128,8 @@ class StepRunner:
     def ladder(self, kind):
         """Step the rate up by ``factor`` until a step fails, then bisect towards the limit."""
         plan = self.plan
+        if plan.fixed is not None:
+            return [self.run(kind, plan.fixed)]
         start = plan.fanout_start if kind == "fanout" else plan.private_start
         results, best, first_fail = [], None, None
         rate = start
