@@ -16,9 +16,9 @@ of concurrent sockets into it, and a database's own group commit (PostgreSQL's
 outside the database.
 
 Batches size themselves: in a quiet room a message goes alone (under gevent
-and eventlet after one more turn of the event loop, so that messages already
-read join it; see ``_pause_for`` in service.py), and they grow with the load,
-because what arrives while one batch is being stored waits for the next.
+after one pass of the event loop, so that messages already read join it; see
+``_pause_for`` in service.py), and they grow with the load, because what
+arrives while one batch is being stored waits for the next.
 """
 
 import threading

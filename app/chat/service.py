@@ -247,31 +247,27 @@ class Chat:
 def _pause_for(server):
     """How a batch's leader lets other sockets join it (see ``GroupCommit``).
 
-    Under gevent and eventlet nothing else runs until the leader yields, and
-    ``sleep(0)`` lets the event loop take one more turn first: the sockets
-    whose messages were read meanwhile run and join its batch. Measured with
-    three interleaved pairs of runs of Chatroom on SQLite with and without
-    the pause, one step at a fixed rate (``python -m bench.run --servers
-    chatroom-eventlet --scenarios private --fixed 1500 --step-seconds 15``):
-
-    - eventlet, 1,500 private messages/s: the server's CPU 77.2, 75.5 and
-      81.6% without the pause, 66.6, 66.1 and 75.5% with it; batches of 1.3
-      to 1.5 messages on average instead of 1, and storing cost 78 to 93 µs
-      per message instead of 108 to 127 (a temporary probe);
-    - eventlet, room fan-out at 120 messages/s (23,878 deliveries/s, 10 s
-      steps): 94.8, 90.8 and 82.0% without, 97.3, 87.2 and 74.8% with: no
-      cost there;
-    - gevent (the pause was measured there first): private messages topped
-      out at 5,647/s with it and 4,727/s without, in two ladders the same
-      afternoon.
-
-    (The previous version paused under gevent only: one pair of fan-out
-    ladders had read 75,394 against 89,537 deliveries/s, one ladder step
-    apart, which the fixed-rate pairs above do not bear out.) Threads run
-    meanwhile anyway, and ``time.sleep(0)`` would cost every message a
-    system call, so under threading the leader does not pause.
+    Under gevent nothing else runs until the leader yields, and ``sleep(0)``
+    is one callback: the sockets whose messages were read in the same pass
+    of the event loop run and join its batch (batches of 1.2 to 1.7 messages
+    on average over a private-message ladder, counted with a temporary
+    probe; in two benchmark runs the same afternoon private messages topped
+    out at 5,647 a second with the pause, 4,727 without). Under eventlet
+    ``sleep(0)`` is a timer: the leader waits for a whole turn of the hub,
+    every other ready greenlet included, and the benchmark did better
+    without it (fan-out 75,394 deliveries/s with the pause, 89,537 without;
+    89,768 and 126,266 with the store off; private messages unchanged).
+    Tried again later: with the pause under eventlet the server's CPU at
+    1,500 private messages/s fell from 76-82% to 66-76% (three interleaved
+    pairs of ``python -m bench.run --fixed 1500``), but in the full ladder
+    fan-out fell to 37,712 deliveries/s against the bare floor's 89,341 in
+    the same run: a sender's next message waits behind the hub's turn, which
+    under fan-out load holds hundreds of pending writes. Threads run
+    meanwhile anyway, and ``time.sleep(0)`` would cost every
+    message a system call, so under threading the leader does not pause
+    either.
     """
-    if server.async_mode in ("eventlet", "gevent"):
+    if server.async_mode == "gevent":
         return lambda: server.sleep(0)
     return lambda: None
 
