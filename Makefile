@@ -50,7 +50,7 @@ serve-gthread: setup
 	$(BIN)/gunicorn -k gthread -w 1 --threads 100 -b $(HOST):$(PORT) wsgi:app
 
 # The benchmark (bench/README.md): Chatroom against a Node socket.io peer and a bare
-# Flask-SocketIO app on loopback, 30-40 minutes on 2 cores. BENCH_QUICK=1: about 10 minutes.
+# Flask-SocketIO app on loopback, about 20 minutes on 2 cores. BENCH_QUICK=1: about 10 minutes.
 # BENCH_ARGS passes options, e.g. BENCH_ARGS='--servers node,chatroom-eventlet'.
 bench: setup
 	BENCH_COMMAND="make bench" $(BIN)/python -m bench.run $(BENCH_ARGS)

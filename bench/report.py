@@ -494,7 +494,7 @@ def readme_section(data):
     parts = [
         "## Performance",
         "",
-        "`make bench` (30-40 minutes; `BENCH_QUICK=1 make bench`, about 10, for a short check)"
+        "`make bench` (about 20 minutes; `BENCH_QUICK=1 make bench`, about 10, for a short check)"
         " measures Chatroom on loopback against a minimal Node socket.io 4.8 server speaking the same"
         " protocol and a bare Flask-SocketIO app (no accounts, checks or storage) under the same"
         f" gunicorn worker: room fan-out ({data['plan']['clients']} clients,"

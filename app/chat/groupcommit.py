@@ -1,9 +1,10 @@
 """Group commit: the messages that arrive together are stored in one transaction.
 
 Each transaction has a fixed cost: on SQLite the commit's own writes; on
-PostgreSQL a round trip and a commit. One run of ``python -m
-bench.store_batches``: a message stored alone costs about 47 µs on SQLite
-(406 on PostgreSQL), one of sixteen in a transaction about 23 (57).
+PostgreSQL a round trip and a commit. ``python -m bench.store_batches`` on
+SQLite (three runs on a slow day): a message stored alone costs 70 to 79 µs,
+one of sixteen in a transaction 32 to 35; on PostgreSQL (an earlier day) 406
+and 57.
 So the sockets whose messages arrive together hand them to one of them, the
 leader, which stores them all in one transaction, delivers them in id order,
 and wakes the others with their outcome. Every message is committed before
