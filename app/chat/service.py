@@ -258,7 +258,7 @@ def _pause_for(server):
     without it (fan-out 75,394 deliveries/s with the pause, 89,537 without;
     89,768 and 126,266 with the store off; private messages unchanged).
     Tried again later: with the pause under eventlet the server's CPU at
-    1,500 private messages/s fell from 76-82% to 66-76% (three interleaved
+    1,500 private messages/s fell from 75-82% to 66-76% (three interleaved
     pairs of ``python -m bench.run --fixed 1500``), but in the full ladder
     fan-out fell to 37,712 deliveries/s against the bare floor's 89,341 in
     the same run: a sender's next message waits behind the hub's turn, which
