@@ -249,23 +249,20 @@ def _pause_for(server):
 
     Under gevent nothing else runs until the leader yields, and ``sleep(0)``
     is one callback: the sockets whose messages were read in the same pass
-    of the event loop run and join its batch (batches of 1.2 to 1.7 messages
-    on average over a private-message ladder, counted with a temporary
-    probe; in two benchmark runs the same afternoon private messages topped
-    out at 5,647 a second with the pause, 4,727 without). Under eventlet
-    ``sleep(0)`` is a timer: the leader waits for a whole turn of the hub,
-    every other ready greenlet included, and the benchmark did better
-    without it (fan-out 75,394 deliveries/s with the pause, 89,537 without;
-    89,768 and 126,266 with the store off; private messages unchanged).
-    Tried again later: with the pause under eventlet the server's CPU at
-    1,500 private messages/s fell from 75-82% to 66-76% (three interleaved
-    pairs of ``python -m bench.run --fixed 1500``), but in the full ladder
-    fan-out fell to 37,712 deliveries/s against the bare floor's 89,341 in
-    the same run: a sender's next message waits behind the hub's turn, which
-    under fan-out load holds hundreds of pending writes. Threads run
-    meanwhile anyway, and ``time.sleep(0)`` would cost every
-    message a system call, so under threading the leader does not pause
-    either.
+    of the event loop run and join its batch (1.2 to 1.7 messages on average
+    over a private-message ladder; private messages topped out at 5,647 a
+    second with the pause, 4,727 without, the same afternoon).
+
+    Under eventlet ``sleep(0)`` waits a whole turn of the hub, and the
+    leader does not pause. With the pause, the server's CPU at 1,500 private
+    messages/s fell from 75-82% to 66-76% (three interleaved pairs of
+    ``python -m bench.run --fixed 1500``), but a sender's next message waits
+    behind that turn, which under fan-out holds hundreds of pending writes:
+    in a full ladder fan-out fell to 37,712 deliveries/s against the bare
+    floor's 89,341 (bench/README.md, "What it found", has both runs).
+
+    Under threading the other sockets run meanwhile anyway, and
+    ``time.sleep(0)`` would cost every message a system call: no pause.
     """
     if server.async_mode == "gevent":
         return lambda: server.sleep(0)
