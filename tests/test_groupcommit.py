@@ -1,7 +1,12 @@
 """Group commit: what arrives together is processed together, and each sender hears its own outcome."""
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +137,62 @@ def test_a_failing_lock_fails_the_waiting_senders_and_frees_the_next():
         group.submit("x")
     lock.broken = False
     assert group.submit("y") == "y"
+
+
+# Three sockets become readable in the same poll of eventlet's hub. Each reader, like a
+# handler that has just delivered a message, wakes a writer (a greenlet due at once),
+# then submits. Prints the batches and the writes, in the order they ran.
+_EVENTLET_SOCKETS_READ_TOGETHER = """
+import eventlet
+eventlet.monkey_patch()
+import json, socket, threading
+import socketio
+from app.chat.groupcommit import GroupCommit
+from app.chat.service import _pause_for
+
+server = socketio.Server(async_mode="eventlet")
+ran = []
+
+def process(items):
+    ran.append(["batch", *sorted(items)])
+    return items
+
+group = GroupCommit(process, threading.Lock(), _pause_for(server), event=server.eio.create_event)
+pairs = [socket.socketpair() for _ in range(3)]
+
+def reader(name, sock):
+    sock.recv(1)
+    eventlet.spawn(ran.append, ["write", name])
+    group.submit(name)
+
+readers = [eventlet.spawn(reader, name, pair[1]) for name, pair in zip("ABC", pairs)]
+eventlet.sleep(0.05)
+for pair in pairs:
+    pair[0].send(b"x")
+for greenlet in readers:
+    greenlet.wait()
+eventlet.sleep(0.05)
+print(json.dumps(ran))
+"""
+
+
+def test_under_eventlet_the_sockets_read_together_are_one_batch_stored_before_earlier_writes():
+    """The leader's pause lets the sockets read in the same poll join its batch, and no more.
+
+    It resumes ahead of the writers woken before it (under fan-out, hundreds of
+    deliveries), so their turn does not delay its message: with ``sleep(0)``
+    the first write ran before the batch, and without a pause each message was
+    a batch of its own.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _EVENTLET_SOCKETS_READ_TOGETHER],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout)
+    assert ran[0] == ["batch", "A", "B", "C"], ran
+    assert sorted(map(tuple, ran[1:])) == [("write", "A"), ("write", "B"), ("write", "C")], ran

@@ -17,9 +17,9 @@ of concurrent sockets into it, and a database's own group commit (PostgreSQL's
 outside the database.
 
 Batches size themselves: in a quiet room a message goes alone (under gevent
-after one pass of the event loop, so that messages already read join it; see
-``_pause_for`` in service.py), and they grow with the load, because what
-arrives while one batch is being stored waits for the next.
+and eventlet after the rest of the event loop's pass, so that messages already
+read join it; see ``_pause_for`` in service.py), and they grow with the load,
+because what arrives while one batch is being stored waits for the next.
 """
 
 import threading

@@ -247,25 +247,36 @@ class Chat:
 def _pause_for(server):
     """How a batch's leader lets other sockets join it (see ``GroupCommit``).
 
+    The pause lasts until the sockets read in the same pass of the event loop
+    have handed in their messages, and no longer.
+
     Under gevent nothing else runs until the leader yields, and ``sleep(0)``
     is one callback: the sockets whose messages were read in the same pass
     of the event loop run and join its batch (1.2 to 1.7 messages on average
     over a private-message ladder; private messages topped out at 5,647 a
     second with the pause, 4,727 without, the same afternoon).
 
-    Under eventlet ``sleep(0)`` waits a whole turn of the hub, and the
-    leader does not pause. With the pause, the server's CPU at 1,500 private
-    messages/s fell from 75-82% to 66-76% (three interleaved pairs of
-    ``python -m bench.run --fixed 1500``), but a sender's next message waits
-    behind that turn, which under fan-out holds hundreds of pending writes:
-    in a full ladder fan-out fell to 37,712 deliveries/s against the bare
-    floor's 89,341 (bench/README.md, "What it found", has both runs).
+    Under eventlet ``sleep(0)`` is a timer due now, and the hub fires due
+    timers in the order they fell due: the leader would resume only after
+    every greenlet woken before it, which under fan-out are the writers of
+    hundreds of deliveries (fan-out fell to 37,712 deliveries/s against the
+    bare floor's 89,341 in a full ladder with it). ``sleep(-1)`` is a timer
+    that fell due a second ago, so it fires first once the hub has run the
+    rest of this poll's sockets: the same pass as gevent's callback
+    (``tests/test_groupcommit.py`` checks that order). Three interleaved
+    pairs of eventlet ladders on 2026-11-27 (``python -m bench.run --servers
+    bare-eventlet,chatroom-eventlet --scenarios fanout,private``): private
+    messages on SQLite 1,189 a second in all three with it, 1,000 in all
+    three without; fan-out 26,650, 26,576 and 22,315 deliveries/s with it,
+    26,509, 26,431 and 18,744 without.
 
     Under threading the other sockets run meanwhile anyway, and
     ``time.sleep(0)`` would cost every message a system call: no pause.
     """
     if server.async_mode == "gevent":
         return lambda: server.sleep(0)
+    if server.async_mode == "eventlet":
+        return lambda: server.sleep(-1)
     return lambda: None
 
 
