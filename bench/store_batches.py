@@ -1,15 +1,24 @@
 """What storing a message costs by the number of messages per transaction (group commit).
 
     .venv/bin/python -m bench.store_batches                 # a fresh SQLite file
+    .venv/bin/python -m bench.store_batches --people 200    # 200 users, random pairs
     .venv/bin/python -m bench.store_batches postgresql+psycopg://postgres@127.0.0.1/NAME
 
 Runs the app's own ``MessageStore.add_many`` in-process, one thread, no sockets:
-the cost the group commit (app/chat/groupcommit.py) divides. The PostgreSQL
-database must exist and be empty of users named ``bench_*``; tables are created
-by the app's migrations.
+the cost the group commit (app/chat/groupcommit.py) divides. With the default
+two people every message goes to the same index pages; ``--people 200`` spreads
+them as the benchmark's private scenario does, which touches more pages per
+transaction. Prints the wall time and the process's CPU time per message, the
+median transaction, and the stalls: transactions over five times the median (on
+SQLite, the automatic checkpoints, which copy the WAL into the database and
+fsync it; they stop an eventlet or gevent worker while they run). The PostgreSQL database must exist
+and be empty of users named ``bench_*``; tables are created by the app's
+migrations.
 """
 
-import sys
+import argparse
+import random
+import statistics
 import tempfile
 import time
 import uuid
@@ -20,32 +29,51 @@ from app.chat.presence import OnlineUser
 from app.chat.store import Draft, MessageStore
 from app.extensions import db
 
-MESSAGES = 3000
 BATCHES = (1, 4, 16, 64)
+STALL = 5  # times the median transaction
 
 
-def main(argv):
-    url = argv[0] if argv else f"sqlite:///{tempfile.mkdtemp(prefix='store-batches-')}/chat.sqlite3"
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", nargs="?", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument("--people", type=int, default=2, help="users sending to each other (default 2)")
+    parser.add_argument("--messages", type=int, default=3000, help="messages per batch size (default 3000)")
+    args = parser.parse_args(argv)
+    url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='store-batches-')}/chat.sqlite3"
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     with app.app_context():
-        sender_name, recipient_name = (f"bench_{uuid.uuid4().hex[:8]}" for _ in range(2))
-        for name in (sender_name, recipient_name):
-            db.session.add(User(name, "not a real password"))
+        names = [f"bench_{uuid.uuid4().hex[:8]}" for _ in range(max(args.people, 2))]
+        db.session.add_all(User(name, "not a real password") for name in names)
         db.session.commit()
-        sender, recipient = (OnlineUser(User.find(name).id, name) for name in (sender_name, recipient_name))
+        people = [OnlineUser(User.find(name).id, name) for name in names]
         store = MessageStore()
-        print(f"{url.split('://')[0]}: {MESSAGES} messages of 64 characters, through MessageStore.add_many")
+        print(
+            f"{url.split('://')[0]}: {args.messages} messages of 64 characters among {len(people)} people,"
+            " through MessageStore.add_many"
+        )
         for size in BATCHES:
-            started = time.perf_counter()
-            for _ in range(MESSAGES // size):
-                drafts = [Draft(sender, recipient, "x" * 64, cid=uuid.uuid4().hex) for _ in range(size)]
+            count = args.messages // size
+            took = []
+            cpu, started = time.process_time(), time.perf_counter()
+            for _ in range(count):
+                drafts = [
+                    Draft(*random.sample(people, 2), "x" * 64, cid=uuid.uuid4().hex) for _ in range(size)
+                ]
+                before = time.perf_counter()
                 outcomes = store.add_many(drafts)
+                took.append(time.perf_counter() - before)
                 assert all(isinstance(outcome, dict) for outcome in outcomes), outcomes
-            elapsed = time.perf_counter() - started
-            per_message = elapsed / (MESSAGES // size * size) * 1e6
-            print(f"  {size:3d} per transaction: {per_message:6.1f} µs per message")
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            stored, median = count * size, statistics.median(took)
+            stalls = [seconds for seconds in took if seconds > STALL * median]
+            print(
+                f"  {size:3d} per transaction: {wall / stored * 1e6:6.1f} µs per message"
+                f" ({cpu / stored * 1e6:5.1f} of CPU); median transaction {median * 1e3:.2f} ms;"
+                f" {len(stalls)} stalls, {sum(stalls) / stored * 1e6:.1f} µs per message, the longest"
+                f" {max(took) * 1e3:.1f} ms"
+            )
         db.engine.dispose()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
