@@ -177,7 +177,7 @@ print(json.dumps(ran))
 
 
 def test_under_eventlet_the_sockets_read_together_are_one_batch_stored_before_earlier_writes():
-    """The leader's pause lets the sockets read in the same poll join its batch, and no more.
+    """The leader's pause lets the sockets read in the same poll join its batch.
 
     It resumes ahead of the writers woken before it (under fan-out, hundreds of
     deliveries), so their turn does not delay its message: with ``sleep(0)``
