@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,18 @@ WORKER_ARGS = {
     "gthread": ["-k", "gthread", "-w", "1", "--threads", "100"],
 }
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def run_python(code, **env):
+    """Run ``code`` in a fresh interpreter at the repo root; return the completed process."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def csrf_token(html):

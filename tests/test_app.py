@@ -1,9 +1,5 @@
 """The factory: configuration, async mode, schema, health check, static client, headers."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from sqlalchemy import inspect
 
@@ -11,22 +7,7 @@ from app import create_app
 from app.chat.ratelimit import parse_rate
 from app.extensions import db, socketio
 from app.serving import detect_async_mode
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_python(code, **env):
-    """Run ``code`` in a fresh interpreter at the repo root; return the completed process."""
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support import run_python
 
 
 def test_production_refuses_to_start_without_secret_key(tmp_path):

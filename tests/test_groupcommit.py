@@ -1,16 +1,13 @@
 """Group commit: what arrives together is processed together, and each sender hears its own outcome."""
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from app.chat.groupcommit import GroupCommit
+from tests.support import run_python
 
 WAIT = 5
 
@@ -148,6 +145,8 @@ eventlet.monkey_patch()
 import json, socket, threading
 import socketio
 from app.chat.groupcommit import GroupCommit
+
+from tests.support import run_python
 from app.chat.service import _pause_for
 
 server = socketio.Server(async_mode="eventlet")
@@ -184,14 +183,7 @@ def test_under_eventlet_the_sockets_read_together_are_one_batch_stored_before_ea
     the first write ran before the batch, and without a pause each message was
     a batch of its own.
     """
-    result = subprocess.run(
-        [sys.executable, "-c", _EVENTLET_SOCKETS_READ_TOGETHER],
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(_EVENTLET_SOCKETS_READ_TOGETHER)
     assert result.returncode == 0, result.stderr
     ran = json.loads(result.stdout)
     assert ran[0] == ["batch", "A", "B", "C"], ran
