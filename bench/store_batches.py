@@ -5,13 +5,13 @@
     .venv/bin/python -m bench.store_batches postgresql+psycopg://postgres@127.0.0.1/NAME
 
 Runs the app's own ``MessageStore.add_many`` in-process, one thread, no sockets:
-the cost the group commit (app/chat/groupcommit.py) divides. With the default
-two people every message goes to the same index pages; ``--people 200`` spreads
-them as the benchmark's private scenario does, which touches more pages per
-transaction. Prints the wall time and the process's CPU time per message, the
-median transaction, and the stalls: transactions over five times the median (on
-SQLite, the automatic checkpoints, which copy the WAL into the database and
-fsync it; they stop an eventlet or gevent worker while they run). The PostgreSQL database must exist
+the cost the group commit (app/chat/groupcommit.py) divides. ``--people 200``
+spreads the messages over 200 users, as the benchmark's private scenario does
+(on 2026-11-28 no measurable difference from the default two). Prints the wall
+time and the process's CPU time per message, the median transaction, and the
+stalls: transactions over five times the median (on SQLite, the automatic
+checkpoints, which copy the WAL into the database and fsync it; they stop an
+eventlet or gevent worker while they run). The PostgreSQL database must exist
 and be empty of users named ``bench_*``; tables are created by the app's
 migrations.
 """
