@@ -14,7 +14,14 @@ from sqlalchemy.engine import Engine
 from config import CONFIGS
 
 from .extensions import csrf, db, login_manager, migrate, socketio
-from .serving import ChatFlask, SocketEventSessions, WebsocketTuning, detect_async_mode, green_psycopg
+from .serving import (
+    ChatFlask,
+    SocketEventSessions,
+    WebsocketTuning,
+    detect_async_mode,
+    fast_eventlet_unmasking,
+    green_psycopg,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,7 @@ def create_app(test_config=None):
     async_mode = detect_async_mode(app.config["CHAT_ASYNC_MODE"])
     if async_mode == "eventlet":
         green_psycopg()
+        fast_eventlet_unmasking()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))

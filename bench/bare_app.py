@@ -21,7 +21,13 @@ from datetime import UTC, datetime
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
-from app.serving import ChatFlask, SocketEventSessions, WebsocketTuning, detect_async_mode
+from app.serving import (
+    ChatFlask,
+    SocketEventSessions,
+    WebsocketTuning,
+    detect_async_mode,
+    fast_eventlet_unmasking,
+)
 
 NAMESPACE = "/chat"
 EVERYONE_ROOM = "everyone"
@@ -30,11 +36,14 @@ EVERYONE_ROOM = "everyone"
 # The same serving choices as Chatroom (app/serving.py, create_app), so the floor is
 # like for like: the async mode follows the worker, each socket's events run on its
 # own reader (no thread or greenlet per event), no URL routing or session opening per
-# event, and permessage-deflate is declined (BENCH_BARE_DEFLATE=1 accepts it, to
-# measure what compression costs).
+# event, eventlet unmasks frames in C, and permessage-deflate is declined
+# (BENCH_BARE_DEFLATE=1 accepts it, to measure what compression costs).
 app = ChatFlask(__name__)
 app.session_interface = SocketEventSessions()
-socketio = SocketIO(app, async_mode=detect_async_mode(), max_http_buffer_size=64 * 1024, async_handlers=False)
+async_mode = detect_async_mode()
+if async_mode == "eventlet":
+    fast_eventlet_unmasking()
+socketio = SocketIO(app, async_mode=async_mode, max_http_buffer_size=64 * 1024, async_handlers=False)
 app.wsgi_app = WebsocketTuning(
     app.wsgi_app, compression=os.environ.get("BENCH_BARE_DEFLATE", "") not in ("", "0")
 )

@@ -189,3 +189,34 @@ def test_socket_events_leave_no_garbage_cycles(tmp_path):
     acked, garbage, kinds = result.stdout.strip().split(" ", 2)
     assert acked == "True"
     assert (int(garbage), kinds) == (0, "[]")
+
+
+def test_eventlet_unmasks_frames_as_before_only_faster():
+    """The C unmasking under eventlet gives eventlet's own bytes, for every length and offset it uses."""
+    result = run_python(
+        "import os; import eventlet.websocket as ws; from app import serving\n"
+        "original = ws.RFC6455WebSocket._apply_mask\n"
+        "serving.fast_eventlet_unmasking()\n"
+        "assert ws.RFC6455WebSocket._apply_mask is not original\n"
+        "ours = ws.RFC6455WebSocket._apply_mask\n"
+        "for size in (0, 1, 3, 4, 5, 125, 126, 1000, 65536):\n"
+        "    data = os.urandom(size)\n"
+        "    for mask in ((0, 0, 0, 0), (1, 2, 3, 255), tuple(os.urandom(4))):\n"
+        "        for offset in range(9):\n"
+        "            for length in {size, size // 2}:\n"
+        "                expected = original(data, mask, length=length, offset=offset)\n"
+        "                assert ours(data, mask, length=length, offset=offset) == expected\n"
+        "        assert ours(data, list(mask)) == original(data, list(mask))\n"
+        "print('same')"
+    )
+    assert result.stdout.strip() == "same", result.stderr
+
+
+def test_eventlet_apps_unmask_in_c():
+    result = run_python(
+        "import eventlet; eventlet.monkey_patch()\n"
+        "import eventlet.websocket as ws; original = ws.RFC6455WebSocket._apply_mask\n"
+        "from app import create_app; create_app({'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
+        "print(ws.RFC6455WebSocket._apply_mask is not original)"
+    )
+    assert result.stdout.strip() == "True", result.stderr
