@@ -24,6 +24,7 @@
 //   {"cmd": "exit"}
 "use strict";
 
+const { randomUUID } = require("node:crypto");
 const readline = require("node:readline");
 const { performance } = require("node:perf_hooks");
 const { io } = require("socket.io-client");
@@ -261,7 +262,9 @@ function sendOne(step, size, sender, recipient) {
   const target = recipient < 0 ? "all" : clients[recipient].name;
   step.sent++;
   step.expected += deliveries;
-  clients[sender].socket.emit("say", { to: target, msg: text }, (ack) => {
+  // A cid as the chat page sends one (app/static/chat.js: crypto.randomUUID()), so the
+  // store maintains its (sender, cid) index as it does for browsers.
+  clients[sender].socket.emit("say", { to: target, msg: text, cid: randomUUID() }, (ack) => {
     step.ackLatency.push(performance.now() - sentAt);
     if (ack && ack.ok) {
       step.ackOk++;
