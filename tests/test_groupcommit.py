@@ -147,7 +147,7 @@ import socketio
 from app.chat.groupcommit import GroupCommit
 
 from tests.support import run_python
-from app.chat.service import _pause_for
+from app.chat.service import _event_for, _pause_for
 
 server = socketio.Server(async_mode="eventlet")
 ran = []
@@ -156,7 +156,7 @@ def process(items):
     ran.append(["batch", *sorted(items)])
     return items
 
-group = GroupCommit(process, threading.Lock(), _pause_for(server), event=server.eio.create_event)
+group = GroupCommit(process, threading.Lock(), _pause_for(server), event=_event_for(server))
 pairs = [socket.socketpair() for _ in range(3)]
 
 def reader(name, sock):
@@ -188,3 +188,51 @@ def test_under_eventlet_the_sockets_read_together_are_one_batch_stored_before_ea
     ran = json.loads(result.stdout)
     assert ran[0] == ["batch", "A", "B", "C"], ran
     assert sorted(map(tuple, ran[1:])) == [("write", "A"), ("write", "B"), ("write", "C")], ran
+
+
+# Under eventlet: a leader whose batch takes a while (as a PostgreSQL round trip yields),
+# three more messages meanwhile; the first of them leads the next batch, its event set
+# twice (to lead, then as part of its own batch). Prints batches, outcomes, the event's type.
+_EVENTLET_HANDOVER = """
+import eventlet
+eventlet.monkey_patch()
+import json, threading
+import socketio
+from app.chat.groupcommit import GroupCommit
+from app.chat.service import _event_for, _pause_for
+
+server = socketio.Server(async_mode="eventlet")
+batches, outcomes = [], {}
+
+def process(items):
+    batches.append(sorted(items))
+    eventlet.sleep(0.02)
+    return [f"stored {item}" for item in items]
+
+group = GroupCommit(process, threading.Lock(), _pause_for(server), event=_event_for(server))
+
+def send(item):
+    outcomes[item] = group.submit(item)
+
+first = eventlet.spawn(send, "a")
+eventlet.sleep(0.005)
+later = [eventlet.spawn(send, item) for item in "bcd"]
+for greenlet in [first, *later]:
+    greenlet.wait()
+event = _event_for(server)()
+print(json.dumps({"batches": batches, "outcomes": outcomes, "event": type(event).__mro__[1].__module__}))
+"""
+
+
+def test_under_eventlet_followers_wait_on_eventlets_own_event_and_a_successor_leads():
+    """Followers wait on eventlet's ``Event`` (a switch, not a Condition over green locks).
+
+    The message that arrived first during a batch leads the next one, and every
+    sender hears its own outcome, though the successor's event is set twice.
+    """
+    result = run_python(_EVENTLET_HANDOVER)
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout)
+    assert ran["batches"] == [["a"], ["b", "c", "d"]], ran
+    assert ran["outcomes"] == {item: f"stored {item}" for item in "abcd"}, ran
+    assert ran["event"] == "eventlet.event", ran
