@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 
 from ..auth.models import User
 from ..extensions import db
+from . import checkpoints
 from .models import Message, utcnow
 from .protocol import EVERYONE, ChatError, iso
 
@@ -197,6 +198,10 @@ class _Inserter:
       retried, and neither is a failure during the commit, which may have
       happened;
     - ``engine.dispose()`` closes it too (``engine_disposed``).
+
+    On an SQLite file the kept connection leaves checkpoints to a native
+    thread (``checkpoints.Checkpointer``, started with the first connection),
+    keeping SQLite's own only as a backstop.
     """
 
     def __init__(self, engine):
@@ -218,6 +223,7 @@ class _Inserter:
         self.errors = dialect.loaded_dbapi
         self.pipelined = dialect.driver == "psycopg"
         self._connection = None
+        self.checkpointer = None  # on an SQLite file, from the first connection on
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self.close)
 
@@ -233,16 +239,19 @@ class _Inserter:
                 return self._insert(rows)  # on a new connection, which is never stale
 
     def close(self, *_engine):
-        """Close the kept connection; the next insert opens a new one."""
+        """Close the kept connection and stop its checkpoints; the next insert opens new ones."""
         with self._lock:
             connection, self._connection = self._connection, None
+            checkpointer, self.checkpointer = self.checkpointer, None
         if connection is not None:
             connection.invalidate()
+        if checkpointer is not None:
+            checkpointer.stop()
 
     def _insert(self, rows):
         kept = self._connection is not None
         if not kept:
-            self._connection = self.engine.raw_connection()
+            self._connection = self._connect()
         connection = self._connection
         cursor, committing = None, False
         try:
@@ -275,6 +284,16 @@ class _Inserter:
                 raise _Stale(error) from error
             raise
         return ids
+
+    def _connect(self):
+        """A connection of the pool; on an SQLite file, with checkpoints left to a native thread."""
+        connection = self.engine.raw_connection()
+        path = checkpoints.database_file(connection.dbapi_connection)
+        if path is not None:
+            connection.dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={checkpoints.BACKSTOP_PAGES}")
+            if self.checkpointer is None or not self.checkpointer.running:
+                self.checkpointer = checkpoints.Checkpointer(path)
+        return connection
 
     def _parameters(self, row):
         """The row's values as the driver takes them, in a new dict or list (a retry starts from ``row``)."""
