@@ -83,8 +83,8 @@ def test_only_a_database_file_gets_a_checkpoint_thread(tmp_path):
 # The worker's loop stopped in C for 0.5 s (as by a long SQLite call): a greenlet could
 # not checkpoint meanwhile, a thread of the operating system can. Prints the count.
 _BLOCKED_LOOP = """
-import sqlite3, sys, tempfile, os
-mode = sys.argv[1]
+import os, sqlite3, tempfile
+mode = os.environ["CHECKPOINT_TEST_MODE"]
 if mode == "eventlet":
     import eventlet
     eventlet.monkey_patch()
@@ -110,7 +110,7 @@ print(json.dumps({"checkpoints": checkpointer.checkpoints, "running": checkpoint
 
 @pytest.mark.parametrize("mode", ["eventlet", "gevent"])
 def test_checkpoints_run_while_a_green_worker_is_blocked(mode):
-    result = run_python(_BLOCKED_LOOP.replace("sys.argv[1]", repr(mode)))
+    result = run_python(_BLOCKED_LOOP, CHECKPOINT_TEST_MODE=mode)
     assert result.returncode == 0, result.stderr
     ran = json.loads(result.stdout)
     assert ran["running"] and ran["checkpoints"] >= 3, ran

@@ -287,9 +287,10 @@ def _event_for(server):
     ``Event``) and threading. Under eventlet it is the standard library's
     ``threading.Event`` over green locks: a Condition and a lock per waiter,
     for every message that joins a batch. eventlet's own ``Event`` is a
-    greenlet switch: spawning a waiter, its wait and its set cost 16.7 µs
-    against 24.4, and 12.0 without the event (``python -m bench.wake_costs``,
-    2026-11-28), so about 8 µs less per message that joins a batch.
+    greenlet switch: spawning a waiter, its wait and its set cost 16.7 to
+    19.6 µs against 25.8 to 29.4, and 11.8 to 14.6 with no event at all
+    (``python -m bench.wake_costs``, 2026-11-28): 7 to 10 µs less per message
+    that joins a batch.
 
     Its ``send`` may run only once, while ``GroupCommit`` sets a successor's
     event twice (to lead, then done with its own batch): ``set`` is a no-op
