@@ -27,6 +27,16 @@ WORKER_ARGS = {
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
+def wait_until(condition, timeout, step=0.05):
+    """Poll ``condition`` until it is true; return the seconds it took, or None after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None
+
+
 def run_python(code, **env):
     """Run ``code`` in a fresh interpreter at the repo root; return the completed process."""
     return subprocess.run(

@@ -3,7 +3,6 @@
 import json
 import shutil
 import sqlite3
-import time
 
 import pytest
 
@@ -12,7 +11,7 @@ from app.chat import checkpoints
 from app.chat.presence import OnlineUser
 from app.chat.store import Draft
 from app.extensions import db
-from tests.support import run_python
+from tests.support import run_python, wait_until
 
 WAIT = 5
 
@@ -30,13 +29,6 @@ def _store_messages(app, count):
         return store._inserter()
 
 
-def _wait_for(condition, what):
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
-
-
 def test_stored_messages_reach_the_database_file_through_the_checkpoint_thread(app, tmp_path):
     """The store's commits only append to the WAL; the thread copies them into the file.
 
@@ -49,7 +41,8 @@ def test_stored_messages_reach_the_database_file_through_the_checkpoint_thread(a
     (backstop,) = inserter._connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()
     assert backstop == checkpoints.BACKSTOP_PAGES
     done = checkpointer.checkpoints
-    _wait_for(lambda: checkpointer.checkpoints >= done + 2, "no checkpoint after the last message")
+    checkpointed = wait_until(lambda: checkpointer.checkpoints >= done + 2, WAIT)
+    assert checkpointed is not None, "no checkpoint after the last message"
     # The database file without its WAL: what the checkpoints copied.
     shutil.copy(tmp_path / "chat.sqlite3", tmp_path / "file-only.sqlite3")
     file_only = sqlite3.connect(tmp_path / "file-only.sqlite3")
@@ -65,7 +58,8 @@ def test_disposing_of_the_engine_stops_the_checkpoint_thread(app):
     assert checkpointer.running
     with app.app_context():
         db.engine.dispose()
-    _wait_for(lambda: not checkpointer.running, "the checkpoint thread still runs after dispose()")
+    stopped = wait_until(lambda: not checkpointer.running, WAIT)
+    assert stopped is not None, "the checkpoint thread still runs after dispose()"
 
 
 def test_only_a_database_file_gets_a_checkpoint_thread(tmp_path):

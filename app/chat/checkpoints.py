@@ -36,6 +36,8 @@ import sqlite3
 import sys
 import weakref
 
+from ..serving import detect_async_mode
+
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.1  # seconds between checkpoints
@@ -61,8 +63,6 @@ class Checkpointer:
     """
 
     def __init__(self, path, interval=INTERVAL):
-        self.path = path
-        self.interval = interval
         self.checkpoints = 0  # how many have run
         self.running = True
         self._stopped = False
@@ -101,10 +101,9 @@ def _run(owner, path, interval, sleep):
 
 def _native(module, name):
     """``module.name`` as it was before eventlet or gevent patched the standard library."""
-    eventlet_patcher = sys.modules.get("eventlet.patcher")
-    if eventlet_patcher is not None and eventlet_patcher.is_monkey_patched("thread"):
-        return getattr(eventlet_patcher.original(module), name)
-    gevent_monkey = sys.modules.get("gevent.monkey")
-    if gevent_monkey is not None:
-        return gevent_monkey.get_original(module, name)
+    mode = detect_async_mode()
+    if mode == "eventlet":
+        return getattr(sys.modules["eventlet.patcher"].original(module), name)
+    if mode == "gevent":
+        return sys.modules["gevent.monkey"].get_original(module, name)
     return getattr(importlib.import_module(module), name)

@@ -13,7 +13,6 @@ is filtered to its own users.
 import contextlib
 import os
 import secrets
-import time
 
 import pytest
 import redis
@@ -135,13 +134,3 @@ def said_by(*browsers):
     """Predicate: a message sent by one of ``browsers`` (messages of other runs are ignored)."""
     names = {browser.username for browser in browsers}
     return lambda message: message["from"] in names
-
-
-def wait_until(condition, timeout, step=0.05):
-    """Poll ``condition`` until it is true; return the seconds it took, or None after ``timeout``."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(step)
-    return None

@@ -5,8 +5,9 @@ import threading
 import pytest
 
 from tests.live.conftest import WAIT
+from tests.support import wait_until
 
-from .conftest import PRESENCE_TTL, about, said_by, wait_until
+from .conftest import PRESENCE_TTL, about, said_by
 
 pytestmark = pytest.mark.live
 

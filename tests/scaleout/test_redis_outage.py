@@ -9,9 +9,9 @@ import requests
 
 from tests.conftest import need_service
 from tests.live.conftest import WAIT
-from tests.support import RedisServer
+from tests.support import RedisServer, wait_until
 
-from .conftest import about, running_cluster, said_by, wait_until
+from .conftest import about, running_cluster, said_by
 
 pytestmark = pytest.mark.live
 
