@@ -7,6 +7,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from .rounds import every_step, median, paired_ratios
 from .scenarios import P99_LIMIT_MS
 from .servers import REPO_ROOT, WORKERS
 
@@ -292,7 +293,7 @@ def disturbed_steps(data, limit=15):
         step
         for record in data["servers"].values()
         for kind in KIND_TITLES
-        for step in (record.get(kind) or {}).get("steps", [])
+        for step in every_step(record, kind)
     ]
     return sum(1 for step in steps if _interference(step, 0) > limit), len(steps)
 
@@ -302,7 +303,7 @@ def correctness(data):
     totals = dict.fromkeys(("expected", "lost_final", "duplicates", "misrouted"), 0)
     reordered = []
     for key, record in data["servers"].items():
-        steps = [step for kind in KIND_TITLES for step in (record.get(kind) or {}).get("steps", [])]
+        steps = [step for kind in KIND_TITLES for step in every_step(record, kind)]
         for step in steps:
             for name in totals:
                 totals[name] += step.get(name, 0)
@@ -321,6 +322,43 @@ def correctness(data):
             reordered
         )
     return text
+
+
+def rounds_table(data):
+    """Every round's ceiling of every server, the median kept, and each round's Chatroom/bare ratio."""
+    servers = data["servers"]
+    rows = []
+    for key, record in servers.items():
+        for kind, title in KIND_TITLES.items():
+            block = record.get(kind) or {}
+            ceilings = block.get("ceilings")
+            if not ceilings:
+                continue
+            by_round = " / ".join("-" if value is None else _number(value) for value in ceilings)
+            kept = f"{_number(_best_value(block))} (round {block['round']})"
+            baseline = servers.get(record["spec"].get("baseline") or "", {})
+            ratios = paired_ratios(record, baseline, kind)
+            paired = " / ".join("-" if ratio is None else f"{ratio:.2f}" for ratio in ratios)
+            middle = median(ratios)
+            cells = [_label(data, key), title.lower(), by_round, kept, paired or "", _ratio_text(middle)]
+            rows.append(_row(cells))
+    if not rows:
+        return ""
+    header = [
+        "| server | scenario | ceiling by round (deliveries/s) | median round | Chatroom/bare by round"
+        " | median of those |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    return "\n".join(header + rows)
+
+
+def _best_value(block):
+    best = block.get("best")
+    return best["received_deliveries_s"] if best else 0
+
+
+def _ratio_text(ratio):
+    return "" if ratio is None else f"{ratio:.2f}x"
 
 
 def connections_table(data):
@@ -412,6 +450,9 @@ def markdown(data):
         if record.get("error"):
             parts.append(f"- **{key} failed**: {record['error']}")
     parts += ["", "## Summary: Chatroom against its peers", "", summary_table(data)]
+    table = rounds_table(data)
+    if table:
+        parts += ["", f"## Rounds ({data['rounds']}, interleaved; bench/rounds.py)", "", table]
     parts += ["", "## Every server", "", peers_table(data)]
     for kind, title in KIND_TITLES.items():
         matrix = load_matrix(data, kind)
@@ -516,6 +557,16 @@ def readme_section(data):
         " the deadline. Latency and CPU per delivery at equal load, every step and the chart:"
         " `bench/results/latest.md`, `bench/results/latest.png`.",
     ]
+    table = rounds_table(data)
+    if table:
+        parts += [
+            "",
+            f"Each figure above is from the server's median round of {data['rounds']}, run interleaved"
+            " (`--rounds`): every round's ceiling, and each round's Chatroom/bare ratio (the variant and its"
+            " floor minutes apart), are below.",
+            "",
+            table,
+        ]
     return "\n".join(parts) + "\n"
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run            # the full run (10-15 minutes on 2 cores)
     .venv/bin/python -m bench.run --quick    # fewer, shorter steps (or BENCH_QUICK=1)
+    .venv/bin/python -m bench.run --rounds 3 # every server three times, interleaved: medians
 
 Every server runs on core 0 and the Node load generator on core 1 (taskset).
 For each server: idle connections on a fresh process, then room fan-out and
@@ -24,7 +25,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import accounts, report
+from . import accounts, report, rounds
 from .generator import LoadGenerator
 from .procstat import Watch, machine, wait_for_quiet
 from .profiling import Profiler, hot_spots, py_spy
@@ -96,7 +97,8 @@ class Bench:
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.notes = []
-        self.results = {}
+        self.round = 1
+        self.results = {}  # server key -> its record in each round run so far
 
     # ------------------------------------------------------------------ output
 
@@ -273,15 +275,21 @@ class Bench:
             return None
         directory = RESULTS / "profiles"
         directory.mkdir(parents=True, exist_ok=True)
-        return Profiler(server.memory_pid(), directory / f"{spec.key}.txt", self.pin)
+        name = spec.key if self.args.rounds == 1 else f"{spec.key}-round{self.round}"
+        return Profiler(server.memory_pid(), directory / f"{name}.txt", self.pin)
 
-    def run_server(self, spec, scenarios):
-        """Every scenario that applies to ``spec``; a failure is recorded, not fatal."""
+    def run_server(self, spec, scenarios, number=1):
+        """Every scenario that applies to ``spec`` (idle connections in the first round only).
+
+        A failure is recorded, not fatal.
+        """
+        self.round = number
         waited, busy = wait_for_quiet(longest=self.args.quiet_wait)
-        self.log(f"== {spec.label} (waited {waited} s for a quiet machine: {busy})")
+        of = f", round {number} of {self.args.rounds}" if self.args.rounds > 1 else ""
+        self.log(f"== {spec.label}{of} (waited {waited} s for a quiet machine: {busy})")
         record = {"spec": _spec_record(spec), "quiet_wait": {"seconds": waited, "busy": busy}}
         try:
-            if "connections" in scenarios and spec.store in (None, "sqlite"):
+            if "connections" in scenarios and spec.store in (None, "sqlite") and number == 1:
                 record["connections"] = self.run_connections(spec)
             kinds = [kind for kind in ("fanout", "private") if kind in scenarios]
             if kinds:
@@ -290,7 +298,7 @@ class Bench:
             self.log(f"  {spec.key} failed: {error}")
             record["error"] = "".join(traceback.format_exception_only(error)).strip()
             traceback.print_exc()
-        self.results[spec.key] = record
+        self.results.setdefault(spec.key, []).append(record)
 
     def run(self):
         """Set up, run every server, write the results; returns the results' paths."""
@@ -323,12 +331,21 @@ class Bench:
         if self.pin:
             # The orchestrator mostly waits; keep it off the server's core all the same.
             os.sched_setaffinity(0, {GENERATOR_CORE})
+        if args.rounds > 1:
+            self.notes.append(
+                f"--rounds {args.rounds}: every server ran {args.rounds} times, interleaved (each round in"
+                " the opposite order to the one before); each figure is from the server's median round"
+                " (table 'Rounds'), idle connections from the first round only"
+            )
         try:
-            for spec in specs:
-                if self.over_budget():
-                    self.notes.append(f"{spec.key} skipped: the {args.budget_min} min budget was spent")
-                    continue
-                self.run_server(spec, scenarios)
+            for number in range(1, args.rounds + 1):
+                for spec in specs if number % 2 else specs[::-1]:
+                    if self.over_budget():
+                        self.notes.append(
+                            f"{spec.key} round {number} skipped: the {args.budget_min:g} min budget was spent"
+                        )
+                        continue
+                    self.run_server(spec, scenarios, number)
         finally:
             if self.postgres and self.postgres[1]:
                 self.postgres[1]()
@@ -348,7 +365,8 @@ class Bench:
             "rate_limit": "CHAT_RATE_LIMIT=0 (the per-user limit is off for Chatroom)",
             "versions": report.versions(),
             "notes": self.notes,
-            "servers": self.results,
+            "rounds": self.args.rounds,
+            "servers": {key: rounds.combine(records) for key, records in self.results.items()},
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = finished.strftime("%Y%m%dT%H%M%SZ")
@@ -441,7 +459,17 @@ def parse_args(argv):
         help="one step per message scenario at this many messages/s instead of a ladder"
         " (to compare CPU at equal load)",
     )
-    parser.add_argument("--budget-min", type=float, help="skip the remaining servers after this many minutes")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every server this many times, interleaved, and report its median round (bench/rounds.py)",
+    )
+    parser.add_argument(
+        "--budget-min",
+        type=float,
+        help="skip the remaining servers after this many minutes (20 a round; quick: 10)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and generator to cores")
     parser.add_argument(
         "--quiet-wait",
@@ -476,8 +504,10 @@ def parse_args(argv):
     args.quick = args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0")
     if args.quiet_wait is None:
         args.quiet_wait = 10 if args.quick else 30
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.budget_min is None:
-        args.budget_min = 10 if args.quick else 20
+        args.budget_min = (10 if args.quick else 20) * args.rounds
     args.command = os.environ.get("BENCH_COMMAND") or shlex.join(["python", "-m", "bench.run", *argv])
     if os.environ.get("BENCH_QUICK", "") not in ("", "0"):
         args.command = f"BENCH_QUICK={os.environ['BENCH_QUICK']} {args.command}"
