@@ -6,7 +6,10 @@ import time
 
 import pytest
 
-from app.chat.groupcommit import GroupCommit
+from app.chat.groupcommit import PROBE_EVERY, GroupCommit
+from app.chat.presence import OnlineUser
+from app.chat.service import _gathers_for
+from app.chat.store import Draft, MessageStore, UnstoredMessages
 from tests.support import run_python
 
 WAIT = 5
@@ -106,6 +109,68 @@ def test_a_lone_message_is_a_batch_of_one():
     group = GroupCommit(recorder, threading.Lock(), pause=lambda: None)
     assert [group.submit(n) for n in range(3)] == ["stored 0", "stored 1", "stored 2"]
     assert recorder.batches == [[0], [1], [2]]
+
+
+def test_after_a_pause_that_gathers_nothing_only_every_eighth_batch_pauses():
+    """A lone sender's messages: one pause finds nobody, then 1 batch in PROBE_EVERY pauses to look again."""
+    recorder = Recorder()
+    recorder.release.set()
+    paused_before = []
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda: paused_before.append(len(recorder.batches)))
+    for n in range(20):
+        group.submit(n)
+    assert recorder.batches == [[n] for n in range(20)]
+    # Numbered from 0: batch 0 pauses (nothing known yet), then batches 8 and 16.
+    assert paused_before == [0, PROBE_EVERY, 2 * PROBE_EVERY]
+
+
+def test_while_pauses_gather_every_batch_pauses():
+    """Each pause finds another sender's message waiting: the next batch pauses too."""
+    recorder = Recorder()
+    recorder.release.set()
+    group = None
+    pauses = []
+
+    def pause():
+        # Another sender's message arrives while the leader pauses.
+        pauses.append(len(recorder.batches))
+        threads, _outcomes = submit_all(group, [f"other {len(pauses)}"])
+        wait_until_queued(group, 2)
+        others.extend(threads)
+
+    others = []
+    group = GroupCommit(recorder, threading.Lock(), pause=pause)
+    for n in range(3):
+        group.submit(n)
+    for thread in others:
+        thread.join(WAIT)
+    assert pauses == [0, 1, 2]
+    assert recorder.batches == [[0, "other 1"], [1, "other 2"], [2, "other 3"]]
+
+
+def test_an_item_that_gathering_cannot_pay_for_never_pauses():
+    recorder = Recorder()
+    recorder.release.set()
+    pauses = []
+    group = GroupCommit(
+        recorder, threading.Lock(), pause=lambda: pauses.append(1), gathers=lambda item: item != "public"
+    )
+    for item in ["public"] * 10:
+        group.submit(item)
+    group.submit("private")
+    assert pauses == [1]
+
+
+def test_only_private_messages_to_a_real_store_gather():
+    """Public messages never pause (their deliveries dwarf a commit); nor the benchmark's no-store switch."""
+    sender, recipient = OnlineUser(1, "ann"), OnlineUser(2, "bob")
+    private = (Draft(sender, recipient, "hi"), "sid")
+    public = (Draft(sender, None, "hi all"), "sid")
+
+    gathers = _gathers_for(MessageStore())
+    assert gathers(private)
+    assert not gathers(public)
+    assert not _gathers_for(UnstoredMessages())(private)
 
 
 def test_the_lock_is_held_while_a_batch_is_processed():

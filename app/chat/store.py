@@ -66,6 +66,9 @@ class MessageStore:
     so the caller can answer the client and keep serving.
     """
 
+    # Each transaction has a cost of its own: messages stored together cost less each.
+    pays_per_transaction = True
+
     def __init__(self):
         self._insert = None  # the compiled INSERT, once the engine is known
 
@@ -343,6 +346,8 @@ class UnstoredMessages:
     Lets the benchmark measure what persistence costs. Nothing is kept: history
     is empty and a repeated cid is not recognised. Never use it for real.
     """
+
+    pays_per_transaction = False  # nothing to gather messages for
 
     def __init__(self):
         self._ids = itertools.count(1)
