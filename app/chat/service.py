@@ -288,7 +288,7 @@ def _gathers_for(store):
     """Whether a batch led by a given ``(draft, sid)`` should pause to gather others (``GroupCommit``).
 
     A private message to a store with a cost per transaction: yes. Private
-    messages on SQLite under eventlet, 2026-11-27: 2,370 and 2,377 a second
+    messages on SQLite under eventlet, 2026-11-28: 2,370 and 2,377 a second
     with no pause (batches of one), 3,993 and 3,644 with it. A message to
     everyone: no. Its deliveries, one per socket in the room, cost far more
     than a transaction, and a pause before it lets every writer run with the
