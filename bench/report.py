@@ -7,7 +7,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from .rounds import every_step, median, paired_ratios
+from .rounds import ceiling, every_step, median, paired_ratios
 from .scenarios import P99_LIMIT_MS
 from .servers import REPO_ROOT, WORKERS
 
@@ -335,7 +335,7 @@ def rounds_table(data):
             if not ceilings:
                 continue
             by_round = " / ".join("-" if value is None else _number(value) for value in ceilings)
-            kept = f"{_number(_best_value(block))} (round {block['round']})"
+            kept = f"{_number(ceiling(block))} (round {block['round']})"
             baseline = servers.get(record["spec"].get("baseline") or "", {})
             ratios = paired_ratios(record, baseline, kind)
             paired = " / ".join("-" if ratio is None else f"{ratio:.2f}" for ratio in ratios)
@@ -350,11 +350,6 @@ def rounds_table(data):
         "|---|---|--:|--:|--:|--:|",
     ]
     return "\n".join(header + rows)
-
-
-def _best_value(block):
-    best = block.get("best")
-    return best["received_deliveries_s"] if best else 0
 
 
 def _ratio_text(ratio):

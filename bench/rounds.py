@@ -36,7 +36,11 @@ def combine(records):
         return records[0]
     combined = dict(records[0])  # the spec, and what only the first round runs (idle connections)
     combined["rounds"] = len(records)
-    errors = [f"round {number}: {record['error']}" for number, record in _numbered(records, "error")]
+    errors = [
+        f"round {number}: {record['error']}"
+        for number, record in enumerate(records, 1)
+        if record.get("error")
+    ]
     if errors:
         combined["error"] = "; ".join(errors)
     for name in COUNTED:
@@ -90,7 +94,3 @@ def median(values):
     """The median of the values that are not None (None when there are none)."""
     present = [value for value in values if value is not None]
     return statistics.median(present) if present else None
-
-
-def _numbered(records, name):
-    return [(number, record) for number, record in enumerate(records, 1) if record.get(name)]
