@@ -165,5 +165,6 @@ def test_a_killed_process_takes_its_users_offline_for_the_others(people, cluster
     # The restarted process rejoins: dave comes back through it.
     one.start()
     people.tab(dave, one)
-    erin_tab.wait_for("online", about(dave.username), timeout=5)
+    # wait_for would return the first notice, already there: wait for the second.
+    wait_until(lambda: len(erin_tab.events("online", about(dave.username))) >= 2, timeout=5)
     assert len(erin_tab.events("online", about(dave.username))) == 2
