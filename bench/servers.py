@@ -82,8 +82,9 @@ def gunicorn_args(worker, connections):
 class Server:
     """One running server process, pinned to the server core, its output in ``log_path``."""
 
-    def __init__(self, spec, workdir, connections, pin, extra_env=None, gunicorn_config=None):
+    def __init__(self, spec, workdir, connections, pin, extra_env=None, gunicorn_config=None, root=REPO_ROOT):
         self.spec = spec
+        self.root = Path(root)  # the checkout it runs from (bench.paired: another worktree)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(workdir) / f"{spec.key}-{self.port}.log"
@@ -99,7 +100,7 @@ class Server:
         if self.gunicorn_config:
             bind += ["-c", str(self.gunicorn_config)]
         if self.spec.kind == "node":
-            return ["node", str(REPO_ROOT / "bench/peer/server.js"), "--port", str(self.port)]
+            return ["node", str(self.root / "bench/peer/server.js"), "--port", str(self.port)]
         target = "wsgi:app" if self.spec.kind == "chatroom" else "bench.bare_app:app"
         return [str(BIN / "gunicorn"), *gunicorn_args(self.spec.worker, self.connections), *bind, target]
 
@@ -112,7 +113,7 @@ class Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 pinned(self.command, SERVER_CORE, self.pin),
-                cwd=REPO_ROOT,
+                cwd=self.root,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
