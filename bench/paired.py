@@ -21,6 +21,7 @@ saturation (batches of about one message), not a ceiling: ``bench.run`` measures
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -188,11 +189,8 @@ def run_round(bench, args, number):
     return entry
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    bench = Bench(argparse.Namespace(no_pin=False), FULL)
-    if not bench.pin:
-        sys.exit("bench.paired needs taskset and two cores: the servers share one, the generators the other")
+def _run_rounds(bench, args):
+    """Register the users once, then every round; each round is logged as it ends."""
     bench.prepare_users(FULL.clients)
     rounds = []
     for number in range(1, args.rounds + 1):
@@ -205,6 +203,20 @@ def main(argv=None):
             f" lost {a['lost']} / {b['lost']}, errors {a['ack_errors']} / {b['ack_errors']};"
             f" server core {entry['core_busy']}% busy"
         )
+    return rounds
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    bench = Bench(argparse.Namespace(no_pin=False), FULL)
+    try:
+        if not bench.pin:
+            sys.exit(
+                "bench.paired needs taskset and two cores: the servers share one, the generators the other"
+            )
+        rounds = _run_rounds(bench, args)
+    finally:
+        shutil.rmtree(bench.workdir, ignore_errors=True)
     result = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.paired", *(sys.argv[1:] if argv is None else argv)]),
