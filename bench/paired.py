@@ -86,6 +86,8 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=20, help="length of each round's load")
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     for side in ("a", "b"):
         if not (getattr(args, side) / "wsgi.py").exists():
             parser.error(f"--{side}: no wsgi.py in {getattr(args, side)}")

@@ -40,3 +40,9 @@ def test_a_side_must_be_a_checkout_of_the_app(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--b", str(tmp_path)])
     assert "no wsgi.py" in capsys.readouterr().err
+
+
+def test_at_least_one_round(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--rounds", "0"])
+    assert "--rounds must be at least 1" in capsys.readouterr().err
