@@ -124,30 +124,16 @@ class Side:
         )
         if connected["count"] != FULL.clients:
             raise RuntimeError(f"{self.name}: only {connected['count']}/{FULL.clients} connected")
-        pid = self.server.pid
+        watch = procstat.Watch(self.server.pid, self.server.memory_pid(), None)
         self.generator.hooks = {
-            "step_begin": lambda _event: self.samples.update(
-                begin=_tree_cpu(pid), cores=procstat.core_busy()
-            ),
-            "step_sent": lambda _event: self.samples.update(
-                sent=_tree_cpu(pid), cores_sent=procstat.core_busy()
-            ),
+            "step_begin": lambda _event: self.samples.update(begin=watch.snapshot()),
+            "step_sent": lambda _event: self.samples.update(sent=watch.snapshot()),
         }
 
     def stop(self):
         if self.generator is not None:
             self.generator.close()
         self.server.stop()
-
-
-def _tree_cpu(pid):
-    return sum(procstat.cpu_seconds(member) for member in procstat.tree(pid))
-
-
-def _core_busy(before, after):
-    busy, total = after[f"cpu{SERVER_CORE}"]
-    busy_before, total_before = before[f"cpu{SERVER_CORE}"]
-    return 100 * (busy - busy_before) / max(total - total_before, 1)
 
 
 def _option(args, name, option=""):
@@ -179,15 +165,15 @@ def run_round(bench, args, number):
             side.stop()
     entry = {"round": number, "first": order[0]}
     for name, side in sides.items():
-        result, samples = results[name], side.samples
+        result, usage = results[name], procstat.Watch.usage(side.samples["begin"], side.samples["sent"])
         entry[name] = {
-            "cpu_s": round(samples["sent"] - samples["begin"], 3),
+            "cpu_s": usage["cpu_seconds"]["server"],
             "sent": result["sent"],
             "p99_ms": result["latency_ms"].get("p99"),
             "lost": result["lost"],
             "ack_errors": result["ack_errors"],
         }
-    entry["core_busy"] = round(_core_busy(sides["A"].samples["cores"], sides["A"].samples["cores_sent"]), 1)
+        entry["core_busy"] = usage[f"cpu{SERVER_CORE}_busy"]  # the same core and about the same window
     return entry
 
 
@@ -209,7 +195,8 @@ def _run_rounds(bench, args):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     bench = Bench(argparse.Namespace(no_pin=False), FULL)
     try:
         if not bench.pin:
@@ -221,7 +208,7 @@ def main(argv=None):
         shutil.rmtree(bench.workdir, ignore_errors=True)
     result = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.paired", *(sys.argv[1:] if argv is None else argv)]),
+        "command": " ".join(["python -m bench.paired", *argv]),
         "machine": procstat.machine(),
         "sides": {
             name: {
