@@ -28,6 +28,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
     # Run pending migrations when the app starts (creates the schema on a new database).
     CHAT_AUTO_MIGRATE = _env_bool("CHAT_AUTO_MIGRATE", True)
+    # Milliseconds a private message waits for others to share its transaction
+    # (the group commit's window, app/chat/groupcommit.py); 0: only those read at once.
+    CHAT_COMMIT_WINDOW_MS = float(os.environ.get("CHAT_COMMIT_WINDOW_MS", "10"))
     # Seconds a SQLite writer waits for another process's lock before giving up.
     CHAT_SQLITE_BUSY_TIMEOUT = float(os.environ.get("CHAT_SQLITE_BUSY_TIMEOUT", "5"))
 

@@ -179,6 +179,7 @@ def _wire_chat(app):
         max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
         delivery=delivery,
         offline_grace=app.config["CHAT_OFFLINE_GRACE"],
+        commit_window=app.config["CHAT_COMMIT_WINDOW_MS"] / 1000,
     )
     # After init_app: on_namespace registers on the server that init_app just made.
     socketio.on_namespace(ChatNamespace(NAMESPACE))

@@ -1,5 +1,8 @@
 """Messages over the /chat namespace: acks, audiences, validation, limits, typing."""
 
+import threading
+import time
+
 import pytest
 
 from app.chat.models import Message
@@ -190,3 +193,69 @@ def test_typing_to_unknown_targets_is_ignored(room, payload):
     room["alice"].emit("typing", payload, namespace="/chat")
     assert events(room["bob"]) == []
     assert room["alice"].is_connected("/chat")
+
+
+def _watch_transactions(app):
+    """The number of messages in each transaction the store is handed from now on (the real store)."""
+    store, sizes = app.extensions["chat"].store, []
+    add_many = store.add_many
+
+    def watched(drafts):
+        sizes.append(len(drafts))
+        return add_many(drafts)
+
+    store.add_many = watched
+    return sizes
+
+
+def _two_private_messages_apart(room, seconds):
+    """alice, then bob ``seconds`` later (alice still waiting for her ack), each to carol; their acks."""
+    acks = {}
+    alice = threading.Thread(
+        target=lambda: acks.update(alice=say(room["alice"], {"to": "carol", "msg": "a"}))
+    )
+    alice.start()
+    time.sleep(seconds)
+    acks["bob"] = say(room["bob"], {"to": "carol", "msg": "b"})
+    alice.join(5)
+    return acks
+
+
+@pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 1000}], indirect=True)
+def test_private_messages_sent_within_the_commit_window_share_one_transaction(app, room):
+    sizes = _watch_transactions(app)
+    acks = _two_private_messages_apart(room, 0.05)
+    assert sizes == [2]
+    assert acks["alice"]["ok"] is True and acks["bob"]["ok"] is True
+    assert acks["alice"]["id"] < acks["bob"]["id"]
+    received = events(room["carol"], "say")
+    assert [(m["from"], m["msg"], m["id"]) for m in received] == [
+        ("alice", "a", acks["alice"]["id"]),
+        ("bob", "b", acks["bob"]["id"]),
+    ]
+    assert [m["msg"] for m in events(room["alice2"], "say")] == ["a"]  # not bob's
+    assert events(room["alice"], "say") == [] and events(room["bob"], "say") == []
+
+
+@pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 0}], indirect=True)
+def test_without_a_commit_window_a_private_message_is_stored_at_once(app, room):
+    sizes = _watch_transactions(app)
+    acks = _two_private_messages_apart(room, 0.05)
+    assert sizes == [1, 1]
+    assert acks["alice"]["ok"] is True and acks["bob"]["ok"] is True
+    assert [m["msg"] for m in events(room["carol"], "say")] == ["a", "b"]
+
+
+@pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 60_000}], indirect=True)
+def test_public_messages_do_not_wait_for_the_commit_window(app, room):
+    """Their deliveries dwarf a commit (service._gathers_for): a minute's window, and none waits for it."""
+    sizes = _watch_transactions(app)
+    acks = []
+    sender = threading.Thread(
+        target=lambda: acks.extend(say(room["alice"], {"to": "all", "msg": "now"}) for _ in "ab"), daemon=True
+    )
+    sender.start()
+    sender.join(10)
+    assert not sender.is_alive(), "a public message waited for the commit window"
+    assert [ack["ok"] for ack in acks] == [True, True] and sizes == [1, 1]
+    assert [m["msg"] for m in events(room["carol"], "say")] == ["now", "now"]

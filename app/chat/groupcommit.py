@@ -16,11 +16,12 @@ of concurrent sockets into it, and a database's own group commit (PostgreSQL's
 ``commit_delay``; SQLite has none) would not remove the per-transaction work
 outside the database.
 
-Batches size themselves: in a quiet room a message goes alone, and they grow
-with the load, because what arrives while one batch is being stored waits for
-the next. Under gevent and eventlet the leader can also pause until the rest of
-the event loop's pass has run, so that messages already read join its batch
-(``_pause_for`` in service.py). That pause is a yield, and it has a price: every
+Batches grow with the load, because what arrives while one batch is being
+stored waits for the next, and the leader pauses before it takes its batch:
+by default for a short window (10 ms), during which every message handed in
+joins it; or, with no window, until the rest of the event loop's pass has
+run, so that messages already read join it (``_pause_for`` in service.py).
+In a quiet room a message goes alone. A pause has a price: every
 greenlet woken meanwhile runs then, above all the writers of earlier deliveries,
 each with the one packet it was woken for. Without pauses a socket's reader
 goes on with the frames already in its buffer, and each writer, when its turn
@@ -59,7 +60,7 @@ class GroupCommit:
     order; it runs while ``lock`` is held (the chat's delivery lock), so
     batches never overlap, in this process or (with a shared lock) in any.
     ``pause()`` lets the other sockets run before a batch is taken, so those
-    with a message ready join it (``server.sleep(0)``). ``event`` makes the
+    with a message ready join it (``server.sleep(window)``, or a yield). ``event`` makes the
     event a follower waits on: the async mode's own (python-engineio's
     ``create_event``). Under gevent, the standard library's ``threading.Event``
     (a Condition over patched locks) cost about 6% of the server's CPU in a
