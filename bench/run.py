@@ -97,6 +97,9 @@ class Bench:
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.notes = []
+        inherited = inherited_settings(os.environ)
+        if inherited:
+            self.notes.append(f"the servers inherited {', '.join(inherited)} from the environment")
         self.round = 1
         self.results = {}  # server key -> its record in each round run so far
 
@@ -408,6 +411,18 @@ def _spec_record(spec):
         "store": spec.store,
         "baseline": spec.baseline,
     }
+
+
+def inherited_settings(environ):
+    """Chatroom's settings (``CHAT_*``) that every server takes from ``environ``, as NAME=VALUE.
+
+    So a run under, say, ``CHAT_COMMIT_WINDOW_MS=0`` says so in its report.
+    CHAT_ASYNC_MODE is never passed on (servers.py); ``chatroom_env`` sets the other two.
+    """
+    ours = ("CHAT_ASYNC_MODE", "CHAT_ENV", "CHAT_RATE_LIMIT")
+    return sorted(
+        f"{name}={value}" for name, value in environ.items() if name.startswith("CHAT_") and name not in ours
+    )
 
 
 def _selected(spec, patterns):
