@@ -264,10 +264,10 @@ def _pause_for(server, window=0):
     Measured with ``python -m bench.paired`` (2026-12-04, eventlet, SQLite,
     600 private messages/s, 4 rounds, median CPU against no window): 0.925
     with 2 ms, 0.862 with 5 ms, 0.824 with 10 ms; under gthread at 300 a
-    second, 0.903 with 10 ms. The pause below gathers
-    only the messages already read, about 1.1 to a transaction at that rate,
-    and a transaction of one cost the server about 140 µs of its 430 to 650
-    per private message (py-spy, ``bench.run --fixed 1500 --profile``: the
+    second, 0.903 with 10 ms. The pause below gathers only the messages
+    already read (about 1.1 to a transaction even at 2,000 a second), and a
+    transaction of one cost the server about 140 µs of its 430 to 650 per
+    private message (py-spy, ``bench.run --fixed 1500 --profile``: the
     INSERT's ``execute`` 42 µs, the commit 27, checkpoints 13, against 32 to
     38 µs for the whole transaction in a process doing nothing else).
 
