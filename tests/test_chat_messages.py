@@ -212,7 +212,7 @@ def _two_private_messages_apart(room, seconds):
     """alice, then bob ``seconds`` later (alice still waiting for her ack), each to carol; their acks."""
     acks = {}
     alice = threading.Thread(
-        target=lambda: acks.update(alice=say(room["alice"], {"to": "carol", "msg": "a"}))
+        target=lambda: acks.update(alice=say(room["alice"], {"to": "carol", "msg": "a"})), daemon=True
     )
     alice.start()
     time.sleep(seconds)
