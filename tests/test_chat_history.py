@@ -128,6 +128,28 @@ def test_paging_back_with_before(app, people, connect):
     assert last["more"] is False
 
 
+def test_paging_through_a_mix_of_public_and_private_messages_skips_and_repeats_nothing(app, people, connect):
+    # Bob sees three of the four kinds, interleaved; each kind alone fills more than a page.
+    kinds = [("alice", None), ("alice", "bob"), ("bob", "alice"), ("alice", "carol")]
+    _store_mixed(app, kinds, rounds=60)
+    bobs = [f"message {n}" for n in range(240) if n % 4 != 3]
+    sock = connect(people["bob"])
+    (latest,) = events(sock, "history")
+    assert [m["msg"] for m in latest["messages"]] == bobs[-50:]
+    assert latest["more"] is True
+    page = history(sock, {"before": latest["messages"][0]["id"], "limit": 100})
+    assert [m["msg"] for m in page["messages"]] == bobs[-150:-50]
+    assert page["more"] is True
+    forward = history(sock, {"after": page["messages"][9]["id"], "limit": 30})
+    assert [m["msg"] for m in forward["messages"]] == bobs[40:70]
+    assert forward["more"] is True
+    carols = history(connect(people["carol"]), {"after": 0, "limit": 100})
+    assert [m["msg"] for m in carols["messages"]] == [f"message {n}" for n in range(240) if n % 4 in (0, 3)][
+        :100
+    ]
+    assert carols["more"] is True
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -326,6 +348,21 @@ def _store_public(app, sender_name, count):
     with app.app_context():
         sender = User.find(sender_name)
         db.session.add_all(Message(sender_id=sender.id, body=f"message {n}") for n in range(count))
+        db.session.commit()
+
+
+def _store_mixed(app, kinds, rounds):
+    """Store ``rounds`` times one message of each ``(sender, recipient or None)``, numbered in order."""
+    with app.app_context():
+        ids = {user.username: user.id for user in db.session.execute(db.select(User)).scalars()}
+        db.session.add_all(
+            Message(
+                sender_id=ids[sender],
+                recipient_id=recipient and ids[recipient],
+                body=f"message {n}",
+            )
+            for n, (sender, recipient) in enumerate(kinds * rounds)
+        )
         db.session.commit()
 
 

@@ -4,7 +4,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, event, insert, or_, select
+from sqlalchemy import bindparam, event, insert, select, union
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
@@ -128,23 +128,14 @@ class MessageStore:
 
     def since(self, user_id, after, limit):
         """Messages visible to ``user_id`` with id > ``after``, oldest first, and whether more remain."""
-        query = self._visible(user_id).where(Message.id > after).order_by(Message.id).limit(limit + 1)
+        query = _visible(user_id, limit + 1, after=after).order_by(Message.id)
         rows = self._run(query)
         return rows[:limit], len(rows) > limit
 
     def latest(self, user_id, limit, before=None):
         """The newest ``limit`` visible messages (older than ``before`` if given), oldest first."""
-        query = self._visible(user_id)
-        if before is not None:
-            query = query.where(Message.id < before)
-        rows = self._run(query.order_by(Message.id.desc()).limit(limit + 1))
+        rows = self._run(_visible(user_id, limit + 1, before=before).order_by(Message.id.desc()))
         return rows[:limit][::-1], len(rows) > limit
-
-    def _visible(self, user_id):
-        # Public messages, and private ones this user sent or received: never anyone else's.
-        return _MESSAGES_WITH_NAMES.where(
-            or_(Message.recipient_id.is_(None), Message.sender_id == user_id, Message.recipient_id == user_id)
-        )
 
     @staticmethod
     def _run(query):
@@ -169,6 +160,42 @@ _MESSAGES_WITH_NAMES = (
     .join(_SENDER, Message.sender_id == _SENDER.id)
     .outerjoin(_RECIPIENT, Message.recipient_id == _RECIPIENT.id)
 )
+
+
+def _visible(user_id, count, before=None, after=None):
+    """The first ``count`` messages visible to ``user_id`` below ``before`` (newest first) or above ``after``.
+
+    Visible: public, or private with the user as sender or recipient, never
+    anyone else's. Asked as one ``WHERE`` with ``OR``, SQLite (and PostgreSQL)
+    gathered every public message before sorting and cutting: 60 to 77 ms per
+    connect with 200,000 messages stored, 90% of them public (2026-12-04),
+    under the delivery lock. So each kind is asked apart, at most ``count``
+    ids each, and only those are read with their names: 0.8 ms for a user who
+    sent nothing. Public and received messages stop after ``count`` entries
+    of the recipient index, which is in id order; a user's own private
+    messages are sorted from the unique ``(sender_id, cid)`` index, which is
+    not, so that part grows with what the user sent (18.8 ms for a user who
+    had sent half of those 200,000). The caller orders the rows (descending
+    for ``before``, ascending for ``after``); the ``LIMIT`` here keeps the
+    first ``count`` of them.
+    """
+    newest_first = after is None
+
+    def first(*conditions):
+        ids = select(Message.id).where(*conditions)
+        if before is not None:
+            ids = ids.where(Message.id < before)
+        if after is not None:
+            ids = ids.where(Message.id > after)
+        ids = ids.order_by(Message.id.desc() if newest_first else Message.id).limit(count)
+        return select(ids.subquery().c.id)
+
+    kinds = union(
+        first(Message.recipient_id.is_(None)),
+        first(Message.recipient_id == user_id),
+        first(Message.sender_id == user_id, Message.recipient_id.is_not(None)),
+    ).subquery()
+    return _MESSAGES_WITH_NAMES.where(Message.id.in_(select(kinds.c.id))).limit(count)
 
 
 class _Inserter:
