@@ -166,7 +166,7 @@ def _visible(user_id, count, before=None, after=None):
     """The first ``count`` messages visible to ``user_id`` below ``before`` (newest first) or above ``after``.
 
     Visible: public, or private with the user as sender or recipient, never
-    anyone else's. Asked as one ``WHERE`` with ``OR``, SQLite (and PostgreSQL)
+    anyone else's. Asked as one ``WHERE`` with ``OR``, SQLite (``MULTI-INDEX OR``)
     gathered every public message before sorting and cutting: 60 to 77 ms per
     connect with 200,000 messages stored, 90% of them public (2026-12-04),
     under the delivery lock. So each kind is asked apart, at most ``count``
