@@ -102,6 +102,9 @@ def test_user_text_is_relayed_verbatim_as_text(room):
         ({"to": "", "msg": "hi"}, "bad_request"),
         ({"to": "x" * 500, "msg": "hi"}, "bad_request"),
         ({"to": "all", "msg": "nul\x00byte"}, "bad_request"),
+        ({"to": "all", "msg": "lone \ud800 surrogate"}, "bad_request"),
+        ({"to": "bob\udfff", "msg": "hi"}, "bad_request"),
+        ({"to": "all", "msg": "hi", "cid": "c-\ud800"}, "bad_request"),
         ({"to": "all", "msg": ""}, "empty"),
         ({"to": "all", "msg": " \n\t "}, "empty"),
         ({"to": "all", "msg": "x" * 2001}, "too_long"),
@@ -208,7 +211,7 @@ def _watch_transactions(app):
     return sizes
 
 
-def _two_private_messages_apart(room, seconds):
+def _two_private_messages_apart(room, seconds, bobs="b"):
     """alice, then bob ``seconds`` later (alice still waiting for her ack), each to carol; their acks."""
     acks = {}
     alice = threading.Thread(
@@ -216,7 +219,7 @@ def _two_private_messages_apart(room, seconds):
     )
     alice.start()
     time.sleep(seconds)
-    acks["bob"] = say(room["bob"], {"to": "carol", "msg": "b"})
+    acks["bob"] = say(room["bob"], {"to": "carol", "msg": bobs})
     alice.join(5)
     return acks
 
@@ -235,6 +238,17 @@ def test_private_messages_sent_within_the_commit_window_share_one_transaction(ap
     ]
     assert [m["msg"] for m in events(room["alice2"], "say")] == ["a"]  # not bob's
     assert events(room["alice"], "say") == [] and events(room["bob"], "say") == []
+
+
+@pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 1000}], indirect=True)
+def test_a_message_no_database_can_store_is_refused_alone_not_with_its_window(app, room):
+    """A lone surrogate (valid JSON, not Unicode) failed the whole transaction it shared: now it is refused first."""
+    sizes = _watch_transactions(app)
+    acks = _two_private_messages_apart(room, 0.05, bobs="bad \udc00")
+    assert acks["bob"]["ok"] is False and acks["bob"]["error"] == "bad_request"
+    assert acks["alice"]["ok"] is True
+    assert sizes == [1]
+    assert [m["msg"] for m in events(room["carol"], "say")] == ["a"]
 
 
 @pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 0}], indirect=True)

@@ -27,12 +27,28 @@ def iso(moment=None):
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _unicode(text):
+    """Whether ``text`` is valid Unicode, which a database can store.
+
+    JSON can carry a lone surrogate (``"\\ud800"``) and python-socketio's
+    decoder passes it on; no UTF-8 encoder takes it, so such a message would
+    fail in the store, and with it every message sharing its transaction.
+    """
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_target(payload):
     """Return the ``to`` field of an event payload, or raise ``bad_request``."""
     if not isinstance(payload, dict):
         raise ChatError("bad_request", "The payload must be an object.")
     target = payload.get("to")
-    if not isinstance(target, str) or not 0 < len(target) <= MAX_NAME_FIELD:
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_NAME_FIELD or not _unicode(target):
         raise ChatError("bad_request", "'to' must be 'all' or a username.")
     return target
 
@@ -45,6 +61,8 @@ def read_say(payload, max_length):
         raise ChatError("bad_request", "'msg' must be a string.")
     if "\x00" in text:
         raise ChatError("bad_request", "Messages cannot contain NUL characters.")
+    if not _unicode(text):
+        raise ChatError("bad_request", "Messages must be valid Unicode text.")
     text = text.strip()
     if not text:
         raise ChatError("empty", "The message is empty.")
@@ -64,7 +82,7 @@ def read_cid(payload):
     cid = payload.get("cid")
     if cid is None:
         return None
-    if not isinstance(cid, str) or not 0 < len(cid) <= MAX_CID_LENGTH:
+    if not isinstance(cid, str) or not 0 < len(cid) <= MAX_CID_LENGTH or not _unicode(cid):
         raise ChatError("bad_request", f"'cid' must be a string of 1 to {MAX_CID_LENGTH} characters.")
     return cid
 
