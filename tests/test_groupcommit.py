@@ -8,7 +8,7 @@ import pytest
 
 from app.chat.groupcommit import PROBE_EVERY, GroupCommit
 from app.chat.presence import OnlineUser
-from app.chat.service import _gathers_for
+from app.chat.service import _gathers_for, _pause_for
 from app.chat.store import Draft, MessageStore, UnstoredMessages
 from tests.support import run_python
 
@@ -70,7 +70,7 @@ def wait_until_queued(group, count):
 
 def held_first_batch(recorder, later_items):
     """One item in a batch that is held open, then ``later_items`` submitted meanwhile."""
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda: None)
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
     first_threads, first = submit_all(group, ["first"])
     assert recorder.started.wait(WAIT)
     threads, outcomes = submit_all(group, later_items)
@@ -103,10 +103,58 @@ def test_a_failed_batch_fails_its_senders_only_and_the_next_batch_runs():
     assert recorder.batches[-1] == ["after"]
 
 
+def test_the_pause_hears_how_long_its_leader_has_waited():
+    """A message handed in during a batch leads the next having waited out the first: the pause hears it."""
+    recorder = Recorder()
+    waited, companions = [], []
+
+    def pause(seconds):
+        waited.append(seconds)
+        if len(waited) == 1:  # the first pause gathers a companion, so the next batch pauses too
+            threads, _outcomes = submit_all(group, ["companion"])
+            companions.extend(threads)
+            wait_until_queued(group, 2)
+
+    group = GroupCommit(recorder, threading.Lock(), pause=pause)
+    first_threads, _first = submit_all(group, ["first"])
+    assert recorder.started.wait(WAIT)
+    threads, outcomes = submit_all(group, ["second"])
+    wait_until_queued(group, 1)
+    time.sleep(0.2)  # the first batch holds on
+    recorder.release.set()
+    for thread in first_threads + companions + threads:
+        thread.join(WAIT)
+    assert outcomes == {"second": "stored second"}
+    assert recorder.batches == [["first", "companion"], ["second"]]
+    assert len(waited) == 2
+    assert waited[0] < 0.1, "the first leader had just arrived"
+    assert waited[1] >= 0.2, "the second waited out the first batch"
+
+
+class SleepRecorder:
+    """A stand-in for the python-socketio server's ``sleep``: records what is asked of it."""
+
+    async_mode = "threading"
+
+    def __init__(self):
+        self.slept = []
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+
+
+@pytest.mark.parametrize(("waited", "slept"), [(0, [0.01]), (0.004, [0.006]), (0.01, []), (0.5, [])])
+def test_the_window_is_counted_from_when_the_message_was_handed_in(waited, slept):
+    """The leader sleeps what is left of the window: a message that waited out a batch does not wait more."""
+    server = SleepRecorder()
+    _pause_for(server, 0.01)(waited)
+    assert server.slept == pytest.approx(slept)
+
+
 def test_a_lone_message_is_a_batch_of_one():
     recorder = Recorder()
     recorder.release.set()
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda: None)
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
     assert [group.submit(n) for n in range(3)] == ["stored 0", "stored 1", "stored 2"]
     assert recorder.batches == [[0], [1], [2]]
 
@@ -116,7 +164,9 @@ def test_after_a_pause_that_gathers_nothing_only_every_eighth_batch_pauses():
     recorder = Recorder()
     recorder.release.set()
     paused_before = []
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda: paused_before.append(len(recorder.batches)))
+    group = GroupCommit(
+        recorder, threading.Lock(), pause=lambda _waited: paused_before.append(len(recorder.batches))
+    )
     for n in range(20):
         group.submit(n)
     assert recorder.batches == [[n] for n in range(20)]
@@ -131,7 +181,7 @@ def test_while_pauses_gather_every_batch_pauses():
     group = None
     pauses = []
 
-    def pause():
+    def pause(_waited):
         # Another sender's message arrives while the leader pauses.
         pauses.append(len(recorder.batches))
         threads, _outcomes = submit_all(group, [f"other {len(pauses)}"])
@@ -153,7 +203,10 @@ def test_an_item_that_gathering_cannot_pay_for_never_pauses():
     recorder.release.set()
     pauses = []
     group = GroupCommit(
-        recorder, threading.Lock(), pause=lambda: pauses.append(1), gathers=lambda item: item != "public"
+        recorder,
+        threading.Lock(),
+        pause=lambda _waited: pauses.append(1),
+        gathers=lambda item: item != "public",
     )
     for item in ["public"] * 10:
         group.submit(item)
@@ -176,7 +229,9 @@ def test_only_private_messages_to_a_real_store_gather():
 def test_the_lock_is_held_while_a_batch_is_processed():
     lock = threading.Lock()
     held = []
-    group = GroupCommit(lambda items: [held.append(lock.locked()) for _ in items], lock, pause=lambda: None)
+    group = GroupCommit(
+        lambda items: [held.append(lock.locked()) for _ in items], lock, pause=lambda _waited: None
+    )
     group.submit("x")
     assert held == [True]
     assert not lock.locked()
@@ -194,7 +249,7 @@ def test_a_failing_lock_fails_the_waiting_senders_and_frees_the_next():
             return False
 
     lock = BrokenLock()
-    group = GroupCommit(lambda items: list(items), lock, pause=lambda: None)
+    group = GroupCommit(lambda items: list(items), lock, pause=lambda _waited: None)
     with pytest.raises(ConnectionError):
         group.submit("x")
     lock.broken = False

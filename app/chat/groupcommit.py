@@ -18,9 +18,13 @@ outside the database.
 
 Batches grow with the load, because what arrives while one batch is being
 stored waits for the next, and the leader pauses before it takes its batch:
-by default for a short window (10 ms), during which every message handed in
-joins it; or, with no window, until the rest of the event loop's pass has
-run, so that messages already read join it (``_pause_for`` in service.py).
+by default until its own message has waited a short window (10 ms), during
+which every message handed in joins it; or, with no window, until the rest
+of the event loop's pass has run, so that messages already read join it
+(``_pause_for`` in service.py). The window counts from when the leader's
+message was handed in, not from when it came to lead: a message that waited
+out the previous batch does not wait a window more, so the window adds at
+most its own length to a message's latency, however busy the room.
 In a quiet room a message goes alone. A pause has a price: every
 greenlet woken meanwhile runs then, above all the writers of earlier deliveries,
 each with the one packet it was woken for. Without pauses a socket's reader
@@ -35,18 +39,20 @@ next ``PROBE_EVERY - 1`` batches go without one, then one pause probes again.
 """
 
 import threading
+import time
 
 # After a pause that gathered nothing, one batch in this many pauses to probe again.
 PROBE_EVERY = 8
 
 
 class _Entry:
-    """One submitted item, its outcome, and how its submitter is woken (``wake``: followers only)."""
+    """One submitted item, its outcome, when it was submitted, and how its submitter is woken (followers)."""
 
-    __slots__ = ("done", "item", "lead", "outcome", "wake")
+    __slots__ = ("done", "item", "lead", "outcome", "since", "wake")
 
     def __init__(self, item):
         self.item = item
+        self.since = time.monotonic()
         self.outcome = None
         self.done = False
         self.lead = False
@@ -59,8 +65,10 @@ class GroupCommit:
     ``process`` takes a list of items and returns their outcomes, in the same
     order; it runs while ``lock`` is held (the chat's delivery lock), so
     batches never overlap, in this process or (with a shared lock) in any.
-    ``pause()`` lets the other sockets run before a batch is taken, so those
-    with a message ready join it (``server.sleep(window)``, or a yield). ``event`` makes the
+    ``pause(waited)`` lets the other sockets run before a batch is taken, so
+    those with a message ready join it (``server.sleep`` for what is left of
+    the window, or a yield); ``waited`` is how long, in seconds, the leader's
+    own item has waited since it was submitted. ``event`` makes the
     event a follower waits on: the async mode's own (python-engineio's
     ``create_event``). Under gevent, the standard library's ``threading.Event``
     (a Condition over patched locks) cost about 6% of the server's CPU in a
@@ -109,7 +117,7 @@ class GroupCommit:
         try:
             paused = self._gathers(leader.item) and (self._gathered or self._unpaused >= PROBE_EVERY - 1)
             if paused:
-                self._pause()
+                self._pause(time.monotonic() - leader.since)
             with self._lock:
                 with self._mutex:
                     batch, self._queue = self._queue, []
