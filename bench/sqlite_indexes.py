@@ -12,7 +12,9 @@ checkpoint thread's 0.1 s at about 8,000 messages a second). Prints the CPU
 per message of the inserts, commits and checkpoints. Layouts:
 
 - ``now``: what migrations 0001 to 0004 build: unique ``(sender_id, cid)``
-  and ``recipient_id``, the page's random UUID cids;
+  and ``recipient_id``, the page's random UUID cids; ``now-timed``: the same
+  indexes with time-ordered cids (milliseconds first), which append at the
+  end of each sender's range;
 - ``cid-first``: unique ``(cid, sender_id)``, a plain ``sender_id`` index
   (history's ``sender_id = ?`` needs one) and ``recipient_id``, with
   time-ordered cids (milliseconds first), which append instead of landing
@@ -31,6 +33,10 @@ from app.chat import checkpoints
 
 LAYOUTS = {
     "now": (
+        "CREATE UNIQUE INDEX uq ON messages (sender_id, cid)",
+        "CREATE INDEX ix_r ON messages (recipient_id)",
+    ),
+    "now-timed": (
         "CREATE UNIQUE INDEX uq ON messages (sender_id, cid)",
         "CREATE INDEX ix_r ON messages (recipient_id)",
     ),
@@ -86,7 +92,7 @@ def measure(layout, messages, prefill):
         *LAYOUTS[layout],
     ):
         writer.execute(statement)
-    timed_cids = layout == "cid-first"
+    timed_cids = layout in ("cid-first", "now-timed")
     writer.execute("BEGIN")
     writer.executemany(INSERT, _rows(prefill, timed_cids))
     writer.execute("COMMIT")
