@@ -69,18 +69,27 @@ class Snapshot:
 
 
 class Watch:
-    """CPU% and RSS of a server (its whole process tree) and of the load generator."""
+    """CPU% and RSS of a server (its whole process tree) and of the load generator.
 
-    def __init__(self, server_pid, memory_pid, generator_pid):
+    ``database``, when given, returns the pids of the database server's
+    processes working for this server (PostgreSQL's backends): their CPU is
+    part of what a message costs, on whichever core they ran.
+    """
+
+    def __init__(self, server_pid, memory_pid, generator_pid, database=None):
         self.server_pid = server_pid
         self.memory_pid = memory_pid
         self.generator_pid = generator_pid
+        self.database = database
 
     def snapshot(self):
-        """Counters now: server tree CPU, generator CPU, per-core busy jiffies."""
+        """Counters now: server tree CPU, generator CPU, database backends' CPU, per-core busy jiffies."""
         server = sum(cpu_seconds(pid) for pid in tree(self.server_pid))
         generator = cpu_seconds(self.generator_pid) if self.generator_pid else 0.0
-        return Snapshot(time.monotonic(), {"server": server, "generator": generator}, core_busy())
+        cpu = {"server": server, "generator": generator}
+        if self.database is not None:
+            cpu["database"] = {pid: cpu_seconds(pid) for pid in self.database()}
+        return Snapshot(time.monotonic(), cpu, core_busy())
 
     def rss(self):
         """RSS of the process that holds the sockets (gunicorn's worker, or node), in bytes."""
@@ -88,15 +97,23 @@ class Watch:
 
     @staticmethod
     def usage(before, after):
-        """CPU% (100 = one core) of server and generator, and busy% of each core, between snapshots."""
+        """CPU% (100 = one core) of server, generator and database, and busy% of each core, in between.
+
+        A database process that started in between counts whole; one that
+        ended in between is missed.
+        """
         wall = max(after.at - before.at, 1e-9)
-        usage = {name: round(100 * (after.cpu[name] - before.cpu[name]) / wall, 1) for name in after.cpu}
+        seconds = {name: after.cpu[name] - before.cpu[name] for name in ("server", "generator")}
+        if "database" in after.cpu:
+            earlier = before.cpu.get("database", {})
+            seconds["database"] = sum(
+                cpu - earlier.get(pid, 0.0) for pid, cpu in after.cpu["database"].items()
+            )
+        usage = {name: round(100 * value / wall, 1) for name, value in seconds.items()}
         for core, (busy, total) in after.cores.items():
             busy_before, total_before = before.cores.get(core, (busy, total))
             usage[f"{core}_busy"] = round(100 * (busy - busy_before) / max(total - total_before, 1), 1)
-        usage["cpu_seconds"] = {
-            name: round(after.cpu[name] - before.cpu[name], 3) for name in ("server", "generator")
-        }
+        usage["cpu_seconds"] = {name: round(value, 3) for name, value in seconds.items()}
         return usage
 
 

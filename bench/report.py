@@ -75,6 +75,13 @@ def _cpu_us_per_delivery(step):
     return 1e6 * (step["usage"]["server"] / 100) / step["received_deliveries_s"]
 
 
+def _database_cpu_us_per_delivery(step):
+    """The database's CPU (PostgreSQL's backends) per delivery; None where no database was watched."""
+    if not step or not step["received_deliveries_s"] or "database" not in step["usage"]:
+        return None
+    return 1e6 * (step["usage"]["database"] / 100) / step["received_deliveries_s"]
+
+
 def _p99(step):
     return step["latency_ms"]["p99"] if step and step["latency_ms"].get("count") else None
 
@@ -103,6 +110,9 @@ def figures(record, reference=None):
             note = "" if step["rate"] == target["rate"] else f" @{step['rate']:g}"
             out[f"{kind}_p99"] = (_p99(step), False, note)
             out[f"{kind}_cpu"] = (_cpu_us_per_delivery(step), False, note)
+            database = _database_cpu_us_per_delivery(step)
+            if database is not None:
+                out[f"{kind}_database_cpu"] = (database, False, note)
     idle = record.get("connections")
     if idle and idle.get("connected"):
         # Not all connected before the deadline: connecting them all takes longer than this.
@@ -119,9 +129,11 @@ FIGURES = [
     ("fanout_max", "fan-out: max deliveries/s with p99 < 100 ms"),
     ("fanout_p99", "fan-out: p99 (ms) at {where} best rate"),
     ("fanout_cpu", "fan-out: server CPU µs per delivery at {where} best rate"),
+    ("fanout_database_cpu", "fan-out: PostgreSQL's CPU µs per delivery at {where} best rate"),
     ("private_max", "private: max messages/s with p99 < 100 ms"),
     ("private_p99", "private: p99 (ms) at {where} best rate"),
     ("private_cpu", "private: server CPU µs per message at {where} best rate"),
+    ("private_database_cpu", "private: PostgreSQL's CPU µs per message at {where} best rate"),
     ("connect_s", "connections: seconds to connect the idle clients"),
     ("settle_s", "connections: seconds until presence notices stop"),
     ("kb_per_connection", "connections: server RSS per idle connection (KB)"),
@@ -210,6 +222,8 @@ def peers_table(data):
     lines = [header, "|---|" + "--:|" * len(keys)]
     for figure_key, figure_label in FIGURES:
         cells = [_cell(figures(data["servers"][key]).get(figure_key)) for key in keys]
+        if figure_key.endswith("_database_cpu") and set(cells) == {"-"}:
+            continue  # no server of this run had a database of its own to watch
         lines.append(_row([figure_label.format(where="its own"), *cells]))
     return "\n".join(lines)
 

@@ -101,6 +101,7 @@ class Bench:
         if inherited:
             self.notes.append(f"the servers inherited {', '.join(inherited)} from the environment")
         self.round = 1
+        self._backends = None  # a connection asking PostgreSQL which backends serve the benchmark
         self.results = {}  # server key -> its record in each round run so far
 
     # ------------------------------------------------------------------ output
@@ -162,6 +163,21 @@ class Bench:
             server.stop()
         self.postgres = (database_url, drop, cookies)
 
+    def postgres_backends(self):
+        """The pids of the PostgreSQL backends connected to the benchmark's database (its server's)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.postgres[0])
+        if self._backends is None:
+            import psycopg
+
+            conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._backends = psycopg.connect(conninfo, autocommit=True)
+        rows = self._backends.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [url.database]
+        )
+        return [pid for (pid,) in rows]
+
     def clients_for(self, spec, count):
         """What the generator connects as: cookies for Chatroom, names for the peers."""
         names = accounts.usernames(self.token, count)
@@ -208,7 +224,8 @@ class Bench:
         out = {"command": shlex.join(server.command)}
         try:
             with LoadGenerator(self.pin, self.workdir / f"loadgen-{spec.key}.log") as generator:
-                watch = Watch(server.pid, server.memory_pid(), generator.pid)
+                database = self.postgres_backends if spec.store == "postgresql" else None
+                watch = Watch(server.pid, server.memory_pid(), generator.pid, database)
                 connected = generator.request(
                     "connect",
                     "connected",
@@ -350,6 +367,8 @@ class Bench:
                         continue
                     self.run_server(spec, scenarios, number)
         finally:
+            if self._backends is not None:
+                self._backends.close()
             if self.postgres and self.postgres[1]:
                 self.postgres[1]()
         return self.write()

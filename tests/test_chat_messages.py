@@ -242,7 +242,7 @@ def test_private_messages_sent_within_the_commit_window_share_one_transaction(ap
 
 @pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 1000}], indirect=True)
 def test_a_message_no_database_can_store_is_refused_alone_not_with_its_window(app, room):
-    """A lone surrogate (valid JSON, not Unicode) failed the whole transaction it shared: now it is refused first."""
+    """A lone surrogate (valid JSON, not Unicode) failed the transaction it shared: now refused first."""
     sizes = _watch_transactions(app)
     acks = _two_private_messages_apart(room, 0.05, bobs="bad \udc00")
     assert acks["bob"]["ok"] is False and acks["bob"]["error"] == "bad_request"
