@@ -337,7 +337,7 @@ def _gathers_for(store):
 
 
 def _event_for(server):
-    """What a follower of the group commit waits on until its batch is stored: a one-shot event.
+    """What followers of the group commit wait on until their batch is stored: an event, set once.
 
     python-engineio's ``create_event`` suits gevent (gevent's compiled
     ``Event``) and threading. Under eventlet it is the standard library's
@@ -346,22 +346,17 @@ def _event_for(server):
     greenlet switch: spawning a waiter, its wait and its set cost 16.7 to
     19.6 µs against 25.8 to 29.4, and 11.8 to 14.6 with no event at all
     (``python -m bench.wake_costs``, 2026-11-28): 7 to 10 µs less per message
-    that joins a batch.
-
-    Its ``send`` may run only once, while ``GroupCommit`` sets a successor's
-    event twice (to lead, then done with its own batch): ``set`` is a no-op
-    the second time.
+    that joins a batch. It is set with ``send``, which may run only once:
+    ``GroupCommit`` sets each of its events once.
     """
     if server.async_mode != "eventlet":
         return server.eio.create_event
     from eventlet.event import Event
 
-    class OneShot(Event):
-        def set(self):
-            if not self.ready():
-                self.send()
+    class Settable(Event):
+        set = Event.send
 
-    return OneShot
+    return Settable
 
 
 def _ack(message, duplicate=False):
