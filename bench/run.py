@@ -60,7 +60,7 @@ def server_specs(postgres_url, no_store_supported):
                 )
             )
     if postgres_url:
-        for worker in ("eventlet", "gevent"):
+        for worker in WORKERS:
             specs.append(
                 ServerSpec(
                     f"chatroom-{worker}-postgresql",
@@ -445,7 +445,10 @@ def inherited_settings(environ):
 
 
 def _selected(spec, patterns):
-    return not patterns or any(pattern in spec.key for pattern in patterns)
+    """Whether ``spec`` is asked for: its key contains a pattern, or is one that ends in ``$``."""
+    return not patterns or any(
+        spec.key == pattern[:-1] if pattern.endswith("$") else pattern in spec.key for pattern in patterns
+    )
 
 
 def _postgres_database(url, name):
@@ -483,7 +486,9 @@ def parse_args(argv):
         "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}"
     )
     parser.add_argument(
-        "--servers", default="", help="only servers whose key contains one of these (comma-separated)"
+        "--servers",
+        default="",
+        help="only servers whose key contains one of these (comma-separated; 'key$': that key alone)",
     )
     parser.add_argument("--idle", type=int, help="idle clients in the connections scenario")
     parser.add_argument("--step-seconds", type=float, help="length of each load step")
