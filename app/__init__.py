@@ -154,6 +154,7 @@ def _wire_chat(app):
     from .chat.store import MessageStore, UnstoredMessages
 
     redis_url = app.config["REDIS_URL"]
+    remote_database = not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if redis_url:
         from .chat.outage import OutageLog, RepeatFilter
         from .chat.presence import RedisPresence
@@ -175,7 +176,7 @@ def _wire_chat(app):
         server=socketio.server,
         presence=presence,
         limits=limits,
-        store=UnstoredMessages() if app.config["CHAT_BENCH_NO_STORE"] else MessageStore(),
+        store=UnstoredMessages() if app.config["CHAT_BENCH_NO_STORE"] else MessageStore(remote_database),
         max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
         delivery=delivery,
         offline_grace=app.config["CHAT_OFFLINE_GRACE"],

@@ -211,15 +211,15 @@ def _watch_transactions(app):
     return sizes
 
 
-def _two_private_messages_apart(room, seconds, bobs="b"):
-    """alice, then bob ``seconds`` later (alice still waiting for her ack), each to carol; their acks."""
+def _two_messages_apart(room, seconds, bobs="b", to="carol"):
+    """alice, then bob ``seconds`` later (alice still waiting for her ack), each ``to``; their acks."""
     acks = {}
     alice = threading.Thread(
-        target=lambda: acks.update(alice=say(room["alice"], {"to": "carol", "msg": "a"})), daemon=True
+        target=lambda: acks.update(alice=say(room["alice"], {"to": to, "msg": "a"})), daemon=True
     )
     alice.start()
     time.sleep(seconds)
-    acks["bob"] = say(room["bob"], {"to": "carol", "msg": bobs})
+    acks["bob"] = say(room["bob"], {"to": to, "msg": bobs})
     alice.join(5)
     return acks
 
@@ -227,7 +227,7 @@ def _two_private_messages_apart(room, seconds, bobs="b"):
 @pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 1000}], indirect=True)
 def test_private_messages_sent_within_the_commit_window_share_one_transaction(app, room):
     sizes = _watch_transactions(app)
-    acks = _two_private_messages_apart(room, 0.05)
+    acks = _two_messages_apart(room, 0.05)
     assert sizes == [2]
     assert acks["alice"]["ok"] is True and acks["bob"]["ok"] is True
     assert acks["alice"]["id"] < acks["bob"]["id"]
@@ -244,7 +244,7 @@ def test_private_messages_sent_within_the_commit_window_share_one_transaction(ap
 def test_a_message_no_database_can_store_is_refused_alone_not_with_its_window(app, room):
     """A lone surrogate (valid JSON, not Unicode) failed the transaction it shared: now refused first."""
     sizes = _watch_transactions(app)
-    acks = _two_private_messages_apart(room, 0.05, bobs="bad \udc00")
+    acks = _two_messages_apart(room, 0.05, bobs="bad \udc00")
     assert acks["bob"]["ok"] is False and acks["bob"]["error"] == "bad_request"
     assert acks["alice"]["ok"] is True
     assert sizes == [1]
@@ -254,7 +254,7 @@ def test_a_message_no_database_can_store_is_refused_alone_not_with_its_window(ap
 @pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 0}], indirect=True)
 def test_without_a_commit_window_a_private_message_is_stored_at_once(app, room):
     sizes = _watch_transactions(app)
-    acks = _two_private_messages_apart(room, 0.05)
+    acks = _two_messages_apart(room, 0.05)
     assert sizes == [1, 1]
     assert acks["alice"]["ok"] is True and acks["bob"]["ok"] is True
     assert [m["msg"] for m in events(room["carol"], "say")] == ["a", "b"]
@@ -273,3 +273,14 @@ def test_public_messages_do_not_wait_for_the_commit_window(app, room):
     assert not sender.is_alive(), "a public message waited for the commit window"
     assert [ack["ok"] for ack in acks] == [True, True] and sizes == [1, 1]
     assert [m["msg"] for m in events(room["carol"], "say")] == ["now", "now"]
+
+
+@pytest.mark.parametrize("database", ["postgresql"])
+@pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 1000}], indirect=True)
+def test_on_postgresql_public_messages_within_the_window_share_one_transaction(app, room):
+    """Each transaction waits for the server anyway (service._gathers_for): public messages gather too."""
+    sizes = _watch_transactions(app)
+    acks = _two_messages_apart(room, 0.05, to="all")
+    assert sizes == [2]
+    assert acks["alice"]["ok"] is True and acks["bob"]["ok"] is True
+    assert [m["msg"] for m in events(room["carol"], "say")] == ["a", "b"]

@@ -248,7 +248,7 @@ def test_an_item_that_gathering_cannot_pay_for_never_pauses():
     assert pauses == [1]
 
 
-def test_only_private_messages_to_a_real_store_gather():
+def test_on_sqlite_only_private_messages_gather():
     """Public messages never pause (their deliveries dwarf a commit); nor the benchmark's no-store switch."""
     sender, recipient = OnlineUser(1, "ann"), OnlineUser(2, "bob")
     private = (Draft(sender, recipient, "hi"), "sid")
@@ -258,6 +258,14 @@ def test_only_private_messages_to_a_real_store_gather():
     assert gathers(private)
     assert not gathers(public)
     assert not _gathers_for(UnstoredMessages())(private)
+
+
+def test_on_a_database_server_every_message_gathers():
+    """Each transaction waits for the server, the writers running meanwhile anyway: public ones gather too."""
+    sender, recipient = OnlineUser(1, "ann"), OnlineUser(2, "bob")
+    gathers = _gathers_for(MessageStore(remote=True))
+    assert gathers((Draft(sender, recipient, "hi"), "sid"))
+    assert gathers((Draft(sender, None, "hi all"), "sid"))
 
 
 def test_the_lock_is_held_while_a_batch_is_processed():

@@ -70,7 +70,10 @@ class MessageStore:
     # Each transaction has a cost of its own: messages stored together cost less each.
     pays_per_transaction = True
 
-    def __init__(self):
+    def __init__(self, remote=False):
+        # Whether a transaction waits for a database server (PostgreSQL), during
+        # which the event loop runs every other socket (see service._gathers_for).
+        self.remote = remote
         self._insert = None  # the compiled INSERT, once the engine is known
 
     def add_many(self, drafts):
@@ -388,6 +391,7 @@ class UnstoredMessages:
     """
 
     pays_per_transaction = False  # nothing to gather messages for
+    remote = False
 
     def __init__(self):
         self._ids = itertools.count(1)
