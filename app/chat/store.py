@@ -220,11 +220,13 @@ class _Inserter:
     message alone cost about 330 µs on SQLite, of which sqlite3 itself needs
     about a third; the rest was the execution context, compiled-cache lookups
     and transaction bookkeeping, per statement and per transaction. The
-    statement is still SQLAlchemy's (``_INSERT``, or ``_INSERT_ROW`` on
-    SQLite, compiled once for the engine's dialect), values go through each
-    column type's own bind processor (so SQLite stores times exactly as the
-    ORM does), and the connection comes from the engine's pool. Everything
-    else in the store (reads, lookups) stays on SQLAlchemy.
+    statement is still SQLAlchemy's, compiled once for the engine's dialect:
+    on SQLite ``_INSERT_ROW`` once a row, its values through each column
+    type's own bind processor (so SQLite stores times exactly as the ORM
+    does); on PostgreSQL ``_INSERT_BATCH`` once a batch, its rows one JSON
+    array (``batched``); ``_INSERT`` once a row elsewhere. The connection
+    comes from the engine's pool. Everything else in the store (reads,
+    lookups) stays on SQLAlchemy.
 
     The connection is kept between transactions rather than returned to the
     pool: checking it out and in (with the pool's rollback on return) was
