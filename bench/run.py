@@ -445,7 +445,7 @@ def inherited_settings(environ):
 
 
 def _selected(spec, patterns):
-    """Whether ``spec`` is asked for: its key contains a pattern, or is one that ends in ``$``."""
+    """Whether ``spec`` is asked for: its key contains a pattern, or is ``key$`` less its ``$``."""
     return not patterns or any(
         spec.key == pattern[:-1] if pattern.endswith("$") else pattern in spec.key for pattern in patterns
     )
