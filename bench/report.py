@@ -544,15 +544,17 @@ def readme_section(data):
     parts = [
         "## Performance",
         "",
-        "`make bench` (about 20 minutes; `BENCH_QUICK=1 make bench`, about 10, for a short check)"
-        " measures Chatroom on loopback against a minimal Node socket.io 4.8 server speaking the same"
-        " protocol and a bare Flask-SocketIO app (no accounts, checks or storage) under the same"
-        f" gunicorn worker: room fan-out ({data['plan']['clients']} clients,"
-        f" {data['plan']['senders']} senders to everyone), private messages (each client to a random"
-        " other), idle connections, each with SQLite and with the store switched off"
-        " (`CHAT_BENCH_NO_STORE=1`, benchmark only). The per-user rate limit is off"
-        " (`CHAT_RATE_LIMIT=0`). Results, every step and a chart of p99 against offered load land in"
-        " `bench/results/` (see `bench/README.md`).",
+        "`make bench` (about 20 minutes, 22 with PostgreSQL; `BENCH_QUICK=1 make bench`, about 10,"
+        " for a short check) measures Chatroom on loopback against a minimal Node socket.io 4.8"
+        " server speaking the same protocol and a bare Flask-SocketIO app (no accounts, checks or"
+        " storage) under the same gunicorn worker: room fan-out"
+        f" ({data['plan']['clients']} clients, {data['plan']['senders']} senders to everyone),"
+        " private messages (each client to a random other), idle connections, each with SQLite,"
+        " with the store switched off (`CHAT_BENCH_NO_STORE=1`, benchmark only) and, when"
+        " `DATABASE_URL` names a PostgreSQL server, on PostgreSQL, whose own CPU per message is"
+        " reported beside the server's. The per-user rate limit is off (`CHAT_RATE_LIMIT=0`)."
+        " Results, every step and a chart of p99 against offered load land in `bench/results/`"
+        " (see `bench/README.md`).",
         "",
         f"Latest run ({data['finished_at'][:10]}, {data['plan']['name']}): {machine_line(data)}."
         f" {settings_line(data)}.",
