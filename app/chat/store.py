@@ -266,8 +266,9 @@ class _Inserter:
         self.engine = engine
         self.sql = str(compiled)
         self.order = compiled.positiontup if compiled.positional else None
+        # Each column type's bind processor, for the row-at-a-time statements (``_parameters``).
         self.processors = {}
-        for name in _COLUMNS:
+        for name in () if self.batched else _COLUMNS:
             processor = Message.__table__.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self.processors[name] = processor
