@@ -14,6 +14,7 @@ from app.chat.presence import OnlineUser
 from app.chat.store import Draft, DuplicateMessage
 from app.extensions import db, socketio
 from tests.conftest import AuthActions, events
+from tests.support import wait_until
 
 FOUNDATION_DB = Path(__file__).parent / "data" / "foundation.sqlite3"
 
@@ -313,13 +314,21 @@ def test_a_connection_dropped_while_idle_is_replaced_unnoticed(app, database, pe
                 text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid}
             )
             db.session.commit()
-        assert ended is True
+            assert ended is True
+            # The session has ended once its backend is gone (pg_terminate_backend only signals it).
+            assert wait_until(lambda: _backend_gone(kept.info.backend_pid), 5) is not None
     else:
         kept.close()
     after = say(alice, {"to": "all", "msg": "after", "cid": "c-2"})
     assert after["ok"] is True, after
     assert [m["msg"] for m in events(bob, "say")] == ["before", "after"]
     assert _count_messages(app) == 2
+
+
+def _backend_gone(pid):
+    gone = db.session.scalar(text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+    db.session.commit()  # pg_stat_activity is read once per transaction
+    return gone
 
 
 def test_foundation_database_upgrades_with_nothing_lost(tmp_path):

@@ -70,10 +70,7 @@ class MessageStore:
     # Each transaction has a cost of its own: messages stored together cost less each.
     pays_per_transaction = True
 
-    def __init__(self, remote=False):
-        # Whether a transaction waits for a database server (PostgreSQL), during
-        # which the event loop runs every other socket (see service._gathers_for).
-        self.remote = remote
+    def __init__(self):
         self._insert = None  # the compiled INSERT, once the engine is known
 
     def add_many(self, drafts):
@@ -243,7 +240,10 @@ class _Inserter:
       connection, so nobody hears ``unavailable`` for a connection that merely
       went stale. Other errors (a lock held past the busy timeout) are not
       retried, and neither is a failure during the commit, which may have
-      happened;
+      happened. On PostgreSQL the statement is its own commit (autocommit,
+      ``_connect``), so nothing sent is retried; instead a kept connection is
+      first asked, without waiting, whether the server has ended it
+      (``_dropped``), and is replaced before anything is sent;
     - ``engine.dispose()`` closes it too (``engine_disposed``).
 
     On an SQLite file the kept connection leaves checkpoints to a native
@@ -275,6 +275,7 @@ class _Inserter:
         # The driver's exception classes: IntegrityError for a used cid, Error for the rest.
         self.errors = dialect.loaded_dbapi
         self._connection = None
+        self._ended = False  # whether PostgreSQL said it ended the kept connection (``_dropped``)
         self.checkpointer = None  # on an SQLite file, from the first connection on
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self.close)
@@ -302,6 +303,9 @@ class _Inserter:
 
     def _insert(self, rows):
         kept = self._connection is not None
+        if kept and self.batched and self._dropped(self._connection.dbapi_connection):
+            self._connection.invalidate()
+            self._connection, kept = None, False
         if not kept:
             self._connection = self._connect()
         connection = self._connection
@@ -309,6 +313,7 @@ class _Inserter:
         try:
             cursor = connection.cursor()
             if self.batched:
+                committing = True  # one statement, in autocommit: sending it may commit it
                 cursor.execute(self.sql, {"rows": json.dumps(rows, default=_json_time)})
                 # Ids come from the sequence in the order the rows were inserted, the array's.
                 ids = sorted(row[0] for row in cursor.fetchall())
@@ -337,9 +342,38 @@ class _Inserter:
             raise
         return ids
 
+    def _dropped(self, dbapi_connection):
+        """Whether PostgreSQL has ended this idle connection (a restart, an idle timeout), asked at once.
+
+        libpq reads, without blocking, what the server sent meanwhile: when it
+        ended the session, a FATAL notice (which ``_connect``'s handler
+        records) and then the end of the stream, which may come a little
+        later. Costs about a microsecond.
+        """
+        try:
+            dbapi_connection.pgconn.consume_input()
+            dbapi_connection.pgconn.notifies()  # parses what was read, notices included
+        except self.errors.OperationalError:
+            return True
+        return self._ended or dbapi_connection.closed or dbapi_connection.broken
+
+    def _on_notice(self, diagnostic):
+        if diagnostic.severity_nonlocalized in ("FATAL", "PANIC"):
+            self._ended = True
+
     def _connect(self):
-        """A connection of the pool; on an SQLite file, with checkpoints left to a native thread."""
+        """A connection of the pool; on an SQLite file, with checkpoints left to a native thread.
+
+        On PostgreSQL in autocommit: the batch is one statement, which
+        commits by itself, in one round trip. In a transaction psycopg sends
+        BEGIN, the INSERT and COMMIT each in a round trip of its own, and
+        under load every round trip waits for a full pass of the event loop.
+        """
         connection = self.engine.raw_connection()
+        if self.batched:
+            connection.dbapi_connection.autocommit = True
+            self._ended = False
+            connection.dbapi_connection.add_notice_handler(self._on_notice)
         path = checkpoints.database_file(connection.dbapi_connection)
         if path is not None:
             connection.dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={checkpoints.BACKSTOP_PAGES}")
@@ -394,7 +428,6 @@ class UnstoredMessages:
     """
 
     pays_per_transaction = False  # nothing to gather messages for
-    remote = False
 
     def __init__(self):
         self._ids = itertools.count(1)
