@@ -147,6 +147,7 @@ def _wire_chat(app):
     memory for one process, in Redis (REDIS_URL) for several. Nothing else
     knows which one it talks to.
     """
+    from .chat import acks
     from .chat.namespace import ChatNamespace
     from .chat.presence import LocalPresence
     from .chat.ratelimit import RateLimits
@@ -154,7 +155,6 @@ def _wire_chat(app):
     from .chat.store import MessageStore, UnstoredMessages
 
     redis_url = app.config["REDIS_URL"]
-    remote_database = not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if redis_url:
         from .chat.outage import OutageLog, RepeatFilter
         from .chat.presence import RedisPresence
@@ -176,12 +176,14 @@ def _wire_chat(app):
         server=socketio.server,
         presence=presence,
         limits=limits,
-        store=UnstoredMessages() if app.config["CHAT_BENCH_NO_STORE"] else MessageStore(remote_database),
+        store=UnstoredMessages() if app.config["CHAT_BENCH_NO_STORE"] else MessageStore(),
         max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
         delivery=delivery,
         offline_grace=app.config["CHAT_OFFLINE_GRACE"],
         commit_window=app.config["CHAT_COMMIT_WINDOW_MS"] / 1000,
+        app_context=app.app_context,
     )
+    acks.install(socketio.server)
     # After init_app: on_namespace registers on the server that init_app just made.
     socketio.on_namespace(ChatNamespace(NAMESPACE))
     socketio.on_error(NAMESPACE)(_socket_error)
@@ -192,9 +194,11 @@ def _wire_chat(app):
 
 def _socket_error(error):
     """An unexpected failure in a handler: log it, answer with an error ack, keep the socket."""
+    from .chat.protocol import INTERNAL_ERROR
+
     log.exception("error in a /chat handler", exc_info=error)
     db.session.rollback()
-    return {"ok": False, "error": "internal", "message": "The server failed to handle this; try again."}
+    return INTERNAL_ERROR.ack()
 
 
 def _settle_secret_key(app):

@@ -1,12 +1,13 @@
 """Group commit: what arrives together is processed together, and each sender hears its own outcome."""
 
 import json
+import queue
 import threading
 import time
 
 import pytest
 
-from app.chat.groupcommit import PROBE_EVERY, GroupCommit
+from app.chat.groupcommit import PENDING, PROBE_EVERY, GroupCommit
 from app.chat.presence import OnlineUser
 from app.chat.service import _gathers_for, _pause_for
 from app.chat.store import Draft, MessageStore, UnstoredMessages
@@ -45,15 +46,22 @@ class Recorder:
                 self.running -= 1
 
 
+def outcome_of(group, item):
+    """Submit ``item`` as a socket's handler does; its outcome or exception, led or heard ``later``."""
+    heard = queue.Queue()
+    try:
+        outcome = group.submit(item, heard.put)
+    except Exception as error:  # the test inspects it
+        return error
+    return heard.get(timeout=WAIT) if outcome is PENDING else outcome
+
+
 def submit_all(group, items):
     """Submit each item from its own thread; return {item: outcome or exception}."""
     outcomes = {}
 
     def submit(item):
-        try:
-            outcomes[item] = group.submit(item)
-        except Exception as error:  # the test inspects it
-            outcomes[item] = error
+        outcomes[item] = outcome_of(group, item)
 
     threads = [threading.Thread(target=submit, args=(item,)) for item in items]
     for thread in threads:
@@ -93,48 +101,105 @@ def test_what_arrives_during_a_batch_is_one_batch_and_each_gets_its_own_outcome(
     assert recorder.most_at_once == 1, "two batches were processed at once"
 
 
-class CountedEvent(threading.Event):
-    """A ``threading.Event`` that counts how many were made and set."""
-
-    made = 0
-    sets = 0
-
-    def __init__(self):
-        super().__init__()
-        CountedEvent.made += 1
-
-    def set(self):
-        CountedEvent.sets += 1
-        super().set()
-
-
-def test_the_followers_of_a_batch_share_one_event_and_the_next_leader_has_its_own(monkeypatch):
-    """Nineteen messages arrive during a batch: two events, each set once, not one per message."""
-    monkeypatch.setattr(CountedEvent, "made", 0)
-    monkeypatch.setattr(CountedEvent, "sets", 0)
-    recorder = Recorder()
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None, event=CountedEvent)
-    first_threads, _first = submit_all(group, ["first"])
-    assert recorder.started.wait(WAIT)
-    later = [f"message {n}" for n in range(19)]
-    threads, outcomes = submit_all(group, later)
-    wait_until_queued(group, len(later))
-    recorder.release.set()
-    for thread in first_threads + threads:
-        thread.join(WAIT)
-    assert outcomes == {item: f"stored {item}" for item in later}
-    assert len(recorder.batches) == 2
-    assert (CountedEvent.made, CountedEvent.sets) == (2, 2)
-
-
 def test_a_failed_batch_fails_its_senders_only_and_the_next_batch_runs():
     recorder = Recorder(fail_on="bad")
     group, outcomes = held_first_batch(recorder, ["bad", "unlucky"])
     assert outcomes["first"] == "stored first"
     for item in ("bad", "unlucky"):
         assert isinstance(outcomes[item], RuntimeError), outcomes[item]
-    assert group.submit("after") == "stored after"
+    assert outcome_of(group, "after") == "stored after"
     assert recorder.batches[-1] == ["after"]
+
+
+class Replies:
+    """The ``later`` callbacks of submitters that do not wait: what each heard, and on which thread."""
+
+    def __init__(self):
+        self.heard = {}
+        self.threads = set()
+        self.all_heard = threading.Event()
+        self.expected = 0
+
+    def later(self, item):
+        def hear(outcome):
+            self.heard[item] = outcome
+            self.threads.add(threading.current_thread().name)
+            if len(self.heard) == self.expected:
+                self.all_heard.set()
+
+        self.expected += 1
+        return hear
+
+
+def test_a_submitter_that_does_not_wait_is_answered_when_its_batch_is_done():
+    """Items given ``later`` during a batch: ``submit`` returns at once; a new task leads their batch."""
+    recorder = Recorder()
+    spawned = []
+
+    def spawn(function, *args):
+        spawned.append(function)
+        threading.Thread(target=function, args=args, name="spawned leader").start()
+
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None, spawn=spawn)
+    first_threads, first = submit_all(group, ["first"])
+    assert recorder.started.wait(WAIT)
+    replies = Replies()
+    later = [f"message {n}" for n in range(5)]
+    returned = [group.submit(item, replies.later(item)) for item in later]  # on this thread: none waits
+    assert returned == [PENDING] * 5
+    assert replies.heard == {} and spawned == [], "answered before its batch was stored"
+    recorder.release.set()
+    assert replies.all_heard.wait(WAIT)
+    first_threads[0].join(WAIT)
+    assert first == {"first": "stored first"}
+    assert replies.heard == {item: f"stored {item}" for item in later}
+    assert recorder.batches == [["first"], later], "the queued items, in the order they came, as one batch"
+    assert len(spawned) == 1 and replies.threads == {"spawned leader"}
+    assert group.submit("alone", replies.later("alone")) == "stored alone", "nobody at work: it leads itself"
+
+
+def test_a_submitter_that_does_not_wait_hears_the_failure_of_its_batch():
+    recorder = Recorder(fail_on="bad")
+    group = GroupCommit(
+        recorder,
+        threading.Lock(),
+        pause=lambda _waited: None,
+        spawn=lambda function, *args: threading.Thread(target=function, args=args).start(),
+    )
+    first_threads, _first = submit_all(group, ["first"])
+    assert recorder.started.wait(WAIT)
+    replies = Replies()
+    assert group.submit("bad", replies.later("bad")) is PENDING
+    assert group.submit("unlucky", replies.later("unlucky")) is PENDING
+    recorder.release.set()
+    assert replies.all_heard.wait(WAIT)
+    first_threads[0].join(WAIT)
+    assert all(isinstance(replies.heard[item], RuntimeError) for item in ("bad", "unlucky")), replies.heard
+    assert outcome_of(group, "after") == "stored after", "the next batch runs"
+
+
+def test_what_arrives_after_the_next_leader_joins_its_batch():
+    """The first arrival during a batch leads the next; a later one joins it."""
+    recorder = Recorder()
+    group = GroupCommit(
+        recorder,
+        threading.Lock(),
+        pause=lambda _waited: None,
+        spawn=lambda function, *args: threading.Thread(target=function, args=args).start(),
+    )
+    first_threads, _first = submit_all(group, ["first"])
+    assert recorder.started.wait(WAIT)
+    replies = Replies()
+    assert group.submit("quick", replies.later("quick")) is PENDING
+    threads, outcomes = submit_all(group, ["patient"])
+    wait_until_queued(group, 2)
+    recorder.release.set()
+    for thread in first_threads + threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    assert replies.all_heard.wait(WAIT)
+    assert (replies.heard, outcomes) == ({"quick": "stored quick"}, {"patient": "stored patient"})
+    assert recorder.batches == [["first"], ["quick", "patient"]]
 
 
 def test_the_pause_hears_how_long_its_leader_has_waited():
@@ -189,7 +254,7 @@ def test_a_lone_message_is_a_batch_of_one():
     recorder = Recorder()
     recorder.release.set()
     group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
-    assert [group.submit(n) for n in range(3)] == ["stored 0", "stored 1", "stored 2"]
+    assert [outcome_of(group, n) for n in range(3)] == ["stored 0", "stored 1", "stored 2"]
     assert recorder.batches == [[0], [1], [2]]
 
 
@@ -202,7 +267,7 @@ def test_after_a_pause_that_gathers_nothing_only_every_eighth_batch_pauses():
         recorder, threading.Lock(), pause=lambda _waited: paused_before.append(len(recorder.batches))
     )
     for n in range(20):
-        group.submit(n)
+        outcome_of(group, n)
     assert recorder.batches == [[n] for n in range(20)]
     # Numbered from 0: batch 0 pauses (nothing known yet), then batches 8 and 16.
     assert paused_before == [0, PROBE_EVERY, 2 * PROBE_EVERY]
@@ -225,7 +290,7 @@ def test_while_pauses_gather_every_batch_pauses():
     others = []
     group = GroupCommit(recorder, threading.Lock(), pause=pause)
     for n in range(3):
-        group.submit(n)
+        outcome_of(group, n)
     for thread in others:
         thread.join(WAIT)
     assert pauses == [0, 1, 2]
@@ -243,12 +308,12 @@ def test_an_item_that_gathering_cannot_pay_for_never_pauses():
         gathers=lambda item: item != "public",
     )
     for item in ["public"] * 10:
-        group.submit(item)
-    group.submit("private")
+        outcome_of(group, item)
+    outcome_of(group, "private")
     assert pauses == [1]
 
 
-def test_on_sqlite_only_private_messages_gather():
+def test_only_private_messages_gather():
     """Public messages never pause (their deliveries dwarf a commit); nor the benchmark's no-store switch."""
     sender, recipient = OnlineUser(1, "ann"), OnlineUser(2, "bob")
     private = (Draft(sender, recipient, "hi"), "sid")
@@ -260,21 +325,13 @@ def test_on_sqlite_only_private_messages_gather():
     assert not _gathers_for(UnstoredMessages())(private)
 
 
-def test_on_a_database_server_every_message_gathers():
-    """Each transaction waits for the server, the writers running meanwhile anyway: public ones gather too."""
-    sender, recipient = OnlineUser(1, "ann"), OnlineUser(2, "bob")
-    gathers = _gathers_for(MessageStore(remote=True))
-    assert gathers((Draft(sender, recipient, "hi"), "sid"))
-    assert gathers((Draft(sender, None, "hi all"), "sid"))
-
-
 def test_the_lock_is_held_while_a_batch_is_processed():
     lock = threading.Lock()
     held = []
     group = GroupCommit(
         lambda items: [held.append(lock.locked()) for _ in items], lock, pause=lambda _waited: None
     )
-    group.submit("x")
+    outcome_of(group, "x")
     assert held == [True]
     assert not lock.locked()
 
@@ -293,9 +350,9 @@ def test_a_failing_lock_fails_the_waiting_senders_and_frees_the_next():
     lock = BrokenLock()
     group = GroupCommit(lambda items: list(items), lock, pause=lambda _waited: None)
     with pytest.raises(ConnectionError):
-        group.submit("x")
+        group.submit("x", None)
     lock.broken = False
-    assert group.submit("y") == "y"
+    assert outcome_of(group, "y") == "y"
 
 
 # Three sockets become readable in the same poll of eventlet's hub. Each reader, like a
@@ -308,8 +365,7 @@ import json, socket, threading
 import socketio
 from app.chat.groupcommit import GroupCommit
 
-from tests.support import run_python
-from app.chat.service import _event_for, _pause_for
+from app.chat.service import _pause_for
 
 server = socketio.Server(async_mode="eventlet")
 ran = []
@@ -318,13 +374,13 @@ def process(items):
     ran.append(["batch", *sorted(items)])
     return items
 
-group = GroupCommit(process, threading.Lock(), _pause_for(server), event=_event_for(server))
+group = GroupCommit(process, threading.Lock(), _pause_for(server), spawn=server.start_background_task)
 pairs = [socket.socketpair() for _ in range(3)]
 
 def reader(name, sock):
     sock.recv(1)
     eventlet.spawn(ran.append, ["write", name])
-    group.submit(name)
+    group.submit(name, lambda _outcome: None)
 
 readers = [eventlet.spawn(reader, name, pair[1]) for name, pair in zip("ABC", pairs)]
 eventlet.sleep(0.05)
@@ -353,51 +409,55 @@ def test_under_eventlet_the_sockets_read_together_are_one_batch_stored_before_ea
 
 
 # Under eventlet: a leader whose batch takes a while (as a PostgreSQL round trip yields),
-# three more messages meanwhile; the first of them leads the next batch, woken by an event
-# of its own, the other two by their batch's. Prints batches, outcomes, the event's type.
+# three more messages meanwhile, from sockets that do not wait; the first of them leads
+# the next batch in a greenlet of its own. Prints batches and outcomes.
 _EVENTLET_HANDOVER = """
 import eventlet
 eventlet.monkey_patch()
 import json, threading
 import socketio
-from app.chat.groupcommit import GroupCommit
-from app.chat.service import _event_for, _pause_for
+from app.chat.groupcommit import PENDING, GroupCommit
+from app.chat.service import _pause_for
 
 server = socketio.Server(async_mode="eventlet")
-batches, outcomes = [], {}
+batches, outcomes, returned = [], {}, {}
 
 def process(items):
     batches.append(sorted(items))
     eventlet.sleep(0.02)
     return [f"stored {item}" for item in items]
 
-group = GroupCommit(process, threading.Lock(), _pause_for(server), event=_event_for(server))
+group = GroupCommit(process, threading.Lock(), _pause_for(server), spawn=server.start_background_task)
 
 def send(item):
-    outcomes[item] = group.submit(item)
+    outcome = group.submit(item, lambda outcome: outcomes.__setitem__(item, outcome))
+    returned[item] = "pending" if outcome is PENDING else outcome
 
 first = eventlet.spawn(send, "a")
 eventlet.sleep(0.005)
 later = [eventlet.spawn(send, item) for item in "bcd"]
-for greenlet in [first, *later]:
+for greenlet in later:
     greenlet.wait()
-event = _event_for(server)()
-print(json.dumps({"batches": batches, "outcomes": outcomes, "event": type(event).__mro__[1].__module__}))
+returned_at_once = dict(returned)
+first.wait()
+while len(outcomes) < 3:
+    eventlet.sleep(0.01)
+print(json.dumps(dict(batches=batches, outcomes=outcomes, returned=returned, at_once=returned_at_once)))
 """
 
 
-def test_under_eventlet_followers_wait_on_eventlets_own_event_and_a_successor_leads():
-    """Followers wait on eventlet's ``Event`` (a switch, not a Condition over green locks).
+def test_under_eventlet_a_message_during_a_batch_is_answered_by_the_next_led_by_a_greenlet():
+    """The senders of messages that arrive during a batch go on at once; the next batch stores them.
 
-    The message that arrived first during a batch leads the next one, and every
-    sender hears its own outcome.
+    It is led by a greenlet of its own, and each sender hears its own outcome.
     """
     result = run_python(_EVENTLET_HANDOVER)
     assert result.returncode == 0, result.stderr
     ran = json.loads(result.stdout)
     assert ran["batches"] == [["a"], ["b", "c", "d"]], ran
-    assert ran["outcomes"] == {item: f"stored {item}" for item in "abcd"}, ran
-    assert ran["event"] == "eventlet.event", ran
+    assert ran["at_once"] == {item: "pending" for item in "bcd"}, "a sender waited for its batch"
+    assert ran["returned"] == {"a": "stored a", **{item: "pending" for item in "bcd"}}, ran
+    assert ran["outcomes"] == {item: f"stored {item}" for item in "bcd"}, ran
 
 
 # Under eventlet, with a commit window of 50 ms or none: a message handed in 10 ms after
@@ -408,21 +468,23 @@ eventlet.monkey_patch()
 import json, os, threading
 import socketio
 from app.chat.groupcommit import GroupCommit
-from app.chat.service import _event_for, _pause_for
+from app.chat.service import _pause_for
 
 server = socketio.Server(async_mode="eventlet")
-batches = []
+batches, heard = [], []
 
 def process(items):
     batches.append(sorted(items))
     return items
 
 pause = _pause_for(server, float(os.environ["WINDOW"]))
-group = GroupCommit(process, threading.Lock(), pause, event=_event_for(server))
-first = eventlet.spawn(group.submit, "a")
+group = GroupCommit(process, threading.Lock(), pause, spawn=server.start_background_task)
+first = eventlet.spawn(group.submit, "a", heard.append)
 eventlet.sleep(0.01)
-later = eventlet.spawn(group.submit, "b")
+later = eventlet.spawn(group.submit, "b", heard.append)
 first.wait(), later.wait()
+while sum(map(len, batches)) < 2:
+    eventlet.sleep(0.01)
 print(json.dumps(batches))
 """
 

@@ -7,8 +7,9 @@ one of sixteen in a transaction 32 to 35; on PostgreSQL (an earlier day) 406
 and 57.
 So the sockets whose messages arrive together hand them to one of them, the
 leader, which stores them all in one transaction, delivers them in id order,
-and wakes the others with their outcome. Every message is committed before
-its sender hears its ack, as before.
+and hands each of the others its outcome through a callback (their sockets
+went on reading meanwhile: ``acks``). Every message is committed before its
+sender hears its ack.
 
 Written by hand because no library does this part: SQLAlchemy executes many
 rows in one statement (``insertmanyvalues``) but nothing gathers the messages
@@ -38,25 +39,28 @@ and only while pauses gather: after a pause that found no other message, the
 next ``PROBE_EVERY - 1`` batches go without one, then one pause probes again.
 """
 
+import logging
 import threading
 import time
 
+log = logging.getLogger(__name__)
+
 # After a pause that gathered nothing, one batch in this many pauses to probe again.
 PROBE_EVERY = 8
+# What ``submit`` returns for an item whose outcome will go to its ``later`` callback.
+PENDING = object()
 
 
 class _Entry:
-    """One submitted item, its outcome, when it was submitted, and what its submitter waits on (followers)."""
+    """One submitted item, when it was submitted, its outcome, and where that goes (``later``)."""
 
-    __slots__ = ("done", "item", "lead", "outcome", "since", "wake")
+    __slots__ = ("item", "later", "outcome", "since")
 
-    def __init__(self, item):
+    def __init__(self, item, later):
         self.item = item
+        self.later = later
         self.since = time.monotonic()
         self.outcome = None
-        self.done = False
-        self.lead = False
-        self.wake = None
 
 
 class GroupCommit:
@@ -68,31 +72,29 @@ class GroupCommit:
     ``pause(waited)`` lets the other sockets run before a batch is taken, so
     those with a message ready join it (``server.sleep`` for what is left of
     the window, or a yield); ``waited`` is how long, in seconds, the leader's
-    own item has waited since it was submitted. ``event`` makes the
-    events followers wait on: the async mode's own (python-engineio's
-    ``create_event``). Under gevent, the standard library's ``threading.Event``
-    (a Condition over patched locks) cost about 6% of the server's CPU in a
-    py-spy profile of private messages; gevent's own is compiled.
+    own item has waited since it was submitted.
 
-    The first submitter with no batch in progress leads: it pauses (when
-    ``gathers`` says of its own item that gathering can pay, and pauses have
-    been gathering; see the module's docstring), takes every waiting item,
-    processes them and wakes their submitters. The first to arrive after
-    that leads the next batch. Nobody waits for more than the batch in
-    progress and its own.
+    Nobody waits for another's batch. A submitter that finds no batch in
+    progress leads one at once: it pauses (when ``gathers`` says of its own
+    item that gathering can pay, and pauses have been gathering; see the
+    module's docstring), takes every waiting item, processes them, and
+    ``submit`` returns its own outcome. An item submitted while a batch is in
+    progress is queued, ``submit`` returns ``PENDING``, and ``later(outcome)``
+    is called once its batch is done (with the exception, for an item whose
+    batch raised). The first item to arrive after a batch was taken leads the
+    next one, in a task that ``spawn(function, *args)`` starts.
 
-    The followers of one batch all wait on one event, set once when their
-    batch is done; only the next batch's leader has an event of its own. An
-    event per follower cost a ``set`` per message: 6.8% of the gevent
-    worker's py-spy samples at 5,600 private messages a second on
-    PostgreSQL (2026-12-06), in batches of about 160.
+    First built with submitters waiting for their batch, each on an event,
+    the first to arrive during a batch then leading the next: a socket's
+    reader, which reads nothing more from its socket until its handler
+    returns, was held up meanwhile. See ``acks`` for what that cost.
     """
 
-    def __init__(self, process, lock, pause, event=threading.Event, gathers=None):
+    def __init__(self, process, lock, pause, spawn=None, gathers=None):
         self._process = process
         self._lock = lock
         self._pause = pause
-        self._event = event
+        self._spawn = spawn or _thread
         self._gathers = gathers or (lambda _item: True)
         self._mutex = threading.Lock()
         # Guarded by _mutex:
@@ -100,49 +102,46 @@ class GroupCommit:
         self._leading = False  # whether a leader is at work (pausing, or with a batch)
         self._taken = False  # whether it has taken its batch: what arrives now is for the next one
         self._successor = None  # the first to arrive after that, who leads the next batch
-        self._followers = None  # the event every other waiting submitter waits on
         # Read and written by the leader only (one at a time).
         self._gathered = True  # whether the last pause found other items waiting
         self._unpaused = 0  # batches led without a pause since the last one
 
-    def submit(self, item):
-        """Return the outcome of ``item``; an exception of ``process`` is raised here."""
-        entry = _Entry(item)
+    def submit(self, item, later):
+        """Return the outcome of ``item`` when its submitter leads its batch, else ``PENDING``.
+
+        Leading, an exception of ``process`` is raised here; else ``later``
+        hears the outcome, or the exception.
+        """
         with self._mutex:
+            lead = not self._leading
+            entry = _Entry(item, None if lead else later)
             self._queue.append(entry)
-            if not self._leading:
-                self._leading = entry.lead = True
+            if lead:
+                self._leading = True
             elif self._taken and self._successor is None:
                 self._successor = entry
-                entry.wake = self._event()
-            else:
-                if self._followers is None:
-                    self._followers = self._event()
-                entry.wake = self._followers
-        if not entry.lead:
-            entry.wake.wait()
-        if not entry.done:  # woken to lead the next batch
-            self._lead(entry)
+        if not lead:
+            return PENDING
+        self._lead(entry)
         if isinstance(entry.outcome, _Failure):
             raise entry.outcome.error
         return entry.outcome
 
     def _take(self):
-        """The waiting items and the event their followers wait on; later arrivals are the next batch's."""
+        """The waiting items; later arrivals are the next batch's."""
         with self._mutex:
             batch, self._queue = self._queue, []
-            followers, self._followers = self._followers, None
             self._taken = True
-        return batch, followers
+        return batch
 
     def _lead(self, leader):
-        batch, followers = [], None
+        batch = []
         try:
             paused = self._gathers(leader.item) and (self._gathered or self._unpaused >= PROBE_EVERY - 1)
             if paused:
                 self._pause(time.monotonic() - leader.since)
             with self._lock:
-                batch, followers = self._take()
+                batch = self._take()
                 if paused:
                     self._gathered, self._unpaused = len(batch) > 1, 0
                 else:
@@ -152,7 +151,7 @@ class GroupCommit:
                 entry.outcome = outcome
         except BaseException as error:  # a bug, or a lock that failed: every submitter hears it
             if not batch:  # failed before taking the batch: take it now, to fail it
-                batch, followers = self._take()
+                batch = self._take()
             for entry in batch:
                 entry.outcome = _Failure(error)
             raise
@@ -160,16 +159,32 @@ class GroupCommit:
             with self._mutex:
                 successor, self._successor = self._successor, None
                 self._taken = False
-                if successor is None:
-                    self._leading = False
-                else:
-                    successor.lead = True
-            for entry in batch:
-                entry.done = True
-            if followers is not None:
-                followers.set()
+                self._leading = successor is not None
             if successor is not None:
-                successor.wake.set()
+                self._spawn(self._lead_detached, successor)
+            for entry in batch:
+                if entry.later is not None:
+                    _reply(entry)
+
+    def _lead_detached(self, leader):
+        """Lead the batch of ``leader``, whose submitter did not wait: in a task of its own."""
+        try:
+            self._lead(leader)
+        except Exception:  # every item of the batch heard it through its ``later``
+            log.exception("a group commit batch failed")
+
+
+def _reply(entry):
+    """Hand a submitter its outcome; a callback that fails is logged, not raised."""
+    outcome = entry.outcome
+    try:
+        entry.later(outcome.error if isinstance(outcome, _Failure) else outcome)
+    except Exception:
+        log.exception("a group commit callback failed")
+
+
+def _thread(function, *args):
+    threading.Thread(target=function, args=args, daemon=True).start()
 
 
 class _Failure:

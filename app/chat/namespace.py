@@ -7,6 +7,8 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 from sqlalchemy.exc import SQLAlchemyError
 
+from .acks import LaterAck
+from .groupcommit import PENDING
 from .presence import OnlineUser, PresenceUnavailable
 from .protocol import ChatError, iso, read_since
 from .service import EVERYONE_ROOM, personal_room
@@ -53,12 +55,19 @@ class ChatNamespace(Namespace):
             _chat().leave(request.sid)
 
     def on_say(self, payload=None, *_ignored):
-        """A user speaks: to everyone but this socket, or privately to both people's rooms. Acks."""
+        """A user speaks: to everyone but this socket, or privately to both people's rooms. Acks.
+
+        The ack comes once the message is stored and delivered; when it joins
+        a batch in progress, that is after this handler returns (``acks``),
+        and the socket's next event is read meanwhile.
+        """
         chat = _chat()
+        later = LaterAck()
         try:
-            return chat.post(chat.speaker(request.sid), request.sid, payload)
+            ack = chat.post(chat.speaker(request.sid), request.sid, payload, reply=later.resolve)
         except ChatError as error:
             return error.ack()
+        return later if ack is PENDING else ack
 
     def on_history(self, payload=None, *_ignored):
         """A client scrolls back: a page of the messages it may see, in the ack."""

@@ -19,6 +19,10 @@ class ChatError(Exception):
         return {"ok": False, "error": self.code, "message": self.message}
 
 
+# A failure of the server's own: logged, and the client is asked to try again.
+INTERNAL_ERROR = ChatError("internal", "The server failed to handle this; try again.")
+
+
 def iso(moment=None):
     """ISO 8601 UTC with milliseconds, e.g. ``2026-11-27T13:22:09.123Z``."""
     moment = moment or datetime.now(UTC)

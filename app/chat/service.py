@@ -8,12 +8,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..auth.models import User
 from ..extensions import db
-from .groupcommit import GroupCommit
+from .groupcommit import PENDING, GroupCommit
 from .presence import OnlineUser, PresenceUnavailable
 from .protocol import (
     CATCH_UP_MAX,
     EVERYONE,
     HISTORY_PAGE,
+    INTERNAL_ERROR,
     ChatError,
     iso,
     read_cid,
@@ -54,11 +55,24 @@ class Chat:
     Messages sent together are stored together (``groupcommit``): one
     transaction, then delivered in id order, then acknowledged. A private
     message waits up to ``commit_window`` seconds for others to join its
-    transaction (``_pause_for``).
+    transaction (``_pause_for``). A socket whose message joins a batch in
+    progress is not held up meanwhile: ``post`` hands its acknowledgement
+    to ``reply`` later (``acks``), and the socket reads its next event. A
+    batch that no waiting socket leads runs in a task of its own, in an
+    application context from ``app_context``.
     """
 
     def __init__(
-        self, server, presence, limits, store, max_length, delivery=None, offline_grace=0, commit_window=0
+        self,
+        server,
+        presence,
+        limits,
+        store,
+        max_length,
+        delivery=None,
+        offline_grace=0,
+        commit_window=0,
+        app_context=None,
     ):
         # The python-socketio server of this app (not the module-level SocketIO,
         # which a later create_app rebinds), for emits outside any handler.
@@ -75,7 +89,7 @@ class Chat:
             self._store_and_deliver,
             self.delivery,
             pause=_pause_for(server, commit_window),
-            event=_event_for(server),
+            spawn=_spawn_for(server, app_context),
             gathers=_gathers_for(store),
         )
 
@@ -156,13 +170,15 @@ class Chat:
             raise ChatError("no_such_user", f"There is no user called {target!r}.")
         return OnlineUser(registered.id, registered.username), False
 
-    def post(self, sender, sid, payload):
+    def post(self, sender, sid, payload, reply):
         """Accept a ``say`` from socket ``sid``: validate, limit, store, deliver; return the ack.
 
         A repeated ``cid`` returns the first ack with ``duplicate`` and neither
         stores nor delivers again. A private message to an offline user is
         stored (``queued``) and reaches them in their history when they next
-        connect.
+        connect. A message that joins a batch in progress returns ``PENDING``
+        at once, and its ack goes to ``reply`` once its batch is stored and
+        delivered.
         """
         target, text = read_say(payload, self.max_length)
         cid = read_cid(payload)
@@ -174,7 +190,9 @@ class Chat:
                 return _ack(earlier, duplicate=True)
             raise ChatError("rate_limited", "You are sending messages too fast; wait a moment.")
         draft = Draft(sender, recipient, text, cid=cid, queued=not online)
-        outcome = self._commits.submit((draft, sid))
+        outcome = self._commits.submit((draft, sid), lambda outcome: reply(_ack_for(outcome)))
+        if outcome is PENDING:
+            return PENDING
         if isinstance(outcome, DuplicateMessage):
             return _ack(outcome.message, duplicate=True)
         if isinstance(outcome, ChatError):
@@ -326,47 +344,48 @@ def _gathers_for(store):
     A private message to a store with a cost per transaction: yes. Private
     messages on SQLite under eventlet, 2026-11-28: 2,370 and 2,377 a second
     with no pause (batches of one), 3,993 and 3,644 with it. A message to
-    everyone, on SQLite: no. Its deliveries, one per socket in the room, cost
-    far more than a transaction, and a pause before it lets every writer run
-    with the one packet it holds rather than with several (``groupcommit``'s
-    docstring). On a database server (PostgreSQL, ``store.remote``): yes.
-    There every transaction waits for the server, and the writers run then
-    anyway, so a pause costs nothing a lone message did not, and the messages
-    it gathers share one wait: at 180 messages a second to everyone (35,800
-    deliveries/s) the eventlet worker's core was 75.5 and 74.7% busy with
-    them gathered, 92.5 and 93.3% without (``python -m bench.run --servers
-    chatroom-eventlet-postgresql --scenarios fanout --fixed 180``, pairs
-    interleaved, 2026-12-06). Nor with the benchmark's store that stores
-    nothing.
+    everyone: no, on either database. Its deliveries, one per socket in the
+    room, cost far more than a transaction, and a pause before it lets every
+    writer run with the one packet it holds rather than with several
+    (``groupcommit``'s docstring). On PostgreSQL public messages gathered
+    too for a while (each transaction waits for the server, and the writers
+    run then anyway). Once sockets no longer waited for their batch
+    (``acks``), what arrives during a round trip joins the next batch without
+    a pause, and the pause only added its 10 ms to every message and sent
+    the room its deliveries in bursts: room fan-out on PostgreSQL reached
+    48,441 and 48,602 deliveries/s under eventlet and 40,731 and 34,035
+    under gevent with it, 57,998 and 68,789 without (``python -m bench.run
+    --servers chatroom-eventlet-postgresql,chatroom-gevent-postgresql
+    --scenarios fanout``, 2026-12-07). Nor with the benchmark's store that
+    stores nothing.
     """
     if not store.pays_per_transaction:
         return lambda _item: False
-    if store.remote:
-        return lambda _item: True
     return lambda item: item[0].recipient is not None
 
 
-def _event_for(server):
-    """What followers of the group commit wait on until their batch is stored: an event, set once.
+def _spawn_for(server, app_context):
+    """How the group commit starts a task that leads a batch: the async mode's own, in an app context."""
 
-    python-engineio's ``create_event`` suits gevent (gevent's compiled
-    ``Event``) and threading. Under eventlet it is the standard library's
-    ``threading.Event`` over green locks: a Condition and a lock per waiter,
-    for every message that joins a batch. eventlet's own ``Event`` is a
-    greenlet switch: spawning a waiter, its wait and its set cost 16.7 to
-    19.6 µs against 25.8 to 29.4, and 11.8 to 14.6 with no event at all
-    (``python -m bench.wake_costs``, 2026-11-28): 7 to 10 µs less per message
-    that joins a batch. It is set with ``send``, which may run only once:
-    ``GroupCommit`` sets each of its events once.
-    """
-    if server.async_mode != "eventlet":
-        return server.eio.create_event
-    from eventlet.event import Event
+    def spawn(function, *args):
+        def in_context():
+            with app_context():
+                function(*args)
 
-    class Settable(Event):
-        set = Event.send
+        server.start_background_task(in_context)
 
-    return Settable
+    return spawn
+
+
+def _ack_for(outcome):
+    """The ack of a message whose batch is done: stored, a repeat, refused, or failed."""
+    if isinstance(outcome, DuplicateMessage):
+        return _ack(outcome.message, duplicate=True)
+    if isinstance(outcome, ChatError):
+        return outcome.ack()
+    if isinstance(outcome, BaseException):  # logged by the batch's leader
+        return INTERNAL_ERROR.ack()
+    return _ack(outcome)
 
 
 def _ack(message, duplicate=False):

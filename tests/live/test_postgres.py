@@ -1,6 +1,7 @@
 """The chat on PostgreSQL under each production worker: a slow query holds up only its own sender."""
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -58,3 +59,49 @@ def test_a_message_waiting_on_the_database_does_not_stop_the_room(live, postgres
 def _acked(thread, acks, seconds):
     thread.join(seconds)
     return bool(acks)
+
+
+def test_a_sender_whose_message_waits_on_the_database_keeps_using_its_socket(live, postgres_url):
+    """bob's message waits behind alice's: his socket still carries his typing notice and his next message.
+
+    Both of his messages are then stored, delivered in the order he sent them, and acknowledged.
+    """
+    alice, bob, carol = live.browser("alice"), live.browser("bob"), live.browser("carol")
+    alice_tab, bob_tab, carol_tab = live.tab(alice), live.tab(bob), live.tab(carol)
+    acks = {}
+    heard = threading.Event()
+
+    def ack_of(text):
+        def hear(ack):
+            acks[text] = ack
+            if len(acks) == 3:
+                heard.set()
+
+        return hear
+
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as blocker:
+        blocker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        try:
+            alice_tab.client.emit(
+                "say", {"to": "all", "msg": "first"}, namespace=CHAT, callback=ack_of("first")
+            )
+            time.sleep(0.2)  # past the commit window: alice's batch waits for the table
+            bob_tab.client.emit("say", {"to": "all", "msg": "one"}, namespace=CHAT, callback=ack_of("one"))
+            bob_tab.client.emit("typing", {"to": "all"}, namespace=CHAT)
+            notice = carol_tab.wait_for("typing", lambda n: n["from"] == bob.username, timeout=WAIT)
+            assert notice["to"] == "all"
+            bob_tab.client.emit("say", {"to": "all", "msg": "two"}, namespace=CHAT, callback=ack_of("two"))
+            assert not heard.wait(0.5), f"acknowledged while the table was locked: {acks}"
+            assert carol_tab.events("say") == []
+        finally:
+            blocker.rollback()
+    assert heard.wait(4 * WAIT), acks
+    assert all(ack["ok"] for ack in acks.values()), acks
+    assert acks["first"]["id"] < acks["one"]["id"] < acks["two"]["id"]
+    carol_tab.wait_for("say", lambda m: m["msg"] == "two")
+    assert [(m["from"], m["msg"], m["id"]) for m in carol_tab.events("say")] == [
+        (alice.username, "first", acks["first"]["id"]),
+        (bob.username, "one", acks["one"]["id"]),
+        (bob.username, "two", acks["two"]["id"]),
+    ]
