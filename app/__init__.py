@@ -178,10 +178,10 @@ def _wire_chat(app):
         limits=limits,
         store=UnstoredMessages() if app.config["CHAT_BENCH_NO_STORE"] else MessageStore(),
         max_length=app.config["CHAT_MAX_MESSAGE_LENGTH"],
+        app_context=app.app_context,
         delivery=delivery,
         offline_grace=app.config["CHAT_OFFLINE_GRACE"],
         commit_window=app.config["CHAT_COMMIT_WINDOW_MS"] / 1000,
-        app_context=app.app_context,
     )
     acks.install(socketio.server)
     # After init_app: on_namespace registers on the server that init_app just made.

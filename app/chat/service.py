@@ -69,10 +69,10 @@ class Chat:
         limits,
         store,
         max_length,
+        app_context,
         delivery=None,
         offline_grace=0,
         commit_window=0,
-        app_context=None,
     ):
         # The python-socketio server of this app (not the module-level SocketIO,
         # which a later create_app rebinds), for emits outside any handler.
