@@ -76,6 +76,14 @@ def wait_until_queued(group, count):
         time.sleep(0.005)
 
 
+def batch_in_progress(recorder):
+    """A group commit without pauses whose first batch, ``first``, is held open by ``recorder``."""
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
+    first_threads, _outcomes = submit_all(group, ["first"])
+    assert recorder.started.wait(WAIT)
+    return group, first_threads
+
+
 def held_first_batch(recorder, later_items):
     """One item in a batch that is held open, then ``later_items`` submitted meanwhile."""
     group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
@@ -160,14 +168,7 @@ def test_a_submitter_that_does_not_wait_is_answered_when_its_batch_is_done():
 
 def test_a_submitter_that_does_not_wait_hears_the_failure_of_its_batch():
     recorder = Recorder(fail_on="bad")
-    group = GroupCommit(
-        recorder,
-        threading.Lock(),
-        pause=lambda _waited: None,
-        spawn=lambda function, *args: threading.Thread(target=function, args=args).start(),
-    )
-    first_threads, _first = submit_all(group, ["first"])
-    assert recorder.started.wait(WAIT)
+    group, first_threads = batch_in_progress(recorder)
     replies = Replies()
     assert group.submit("bad", replies.later("bad")) is PENDING
     assert group.submit("unlucky", replies.later("unlucky")) is PENDING
@@ -181,14 +182,7 @@ def test_a_submitter_that_does_not_wait_hears_the_failure_of_its_batch():
 def test_what_arrives_after_the_next_leader_joins_its_batch():
     """The first arrival during a batch leads the next; a later one joins it."""
     recorder = Recorder()
-    group = GroupCommit(
-        recorder,
-        threading.Lock(),
-        pause=lambda _waited: None,
-        spawn=lambda function, *args: threading.Thread(target=function, args=args).start(),
-    )
-    first_threads, _first = submit_all(group, ["first"])
-    assert recorder.started.wait(WAIT)
+    group, first_threads = batch_in_progress(recorder)
     replies = Replies()
     assert group.submit("quick", replies.later("quick")) is PENDING
     threads, outcomes = submit_all(group, ["patient"])
