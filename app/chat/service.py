@@ -191,13 +191,7 @@ class Chat:
             raise ChatError("rate_limited", "You are sending messages too fast; wait a moment.")
         draft = Draft(sender, recipient, text, cid=cid, queued=not online)
         outcome = self._commits.submit((draft, sid), lambda outcome: reply(_ack_for(outcome)))
-        if outcome is PENDING:
-            return PENDING
-        if isinstance(outcome, DuplicateMessage):
-            return _ack(outcome.message, duplicate=True)
-        if isinstance(outcome, ChatError):
-            raise outcome
-        return _ack(outcome)
+        return PENDING if outcome is PENDING else _ack_for(outcome)
 
     def _store_and_deliver(self, batch):
         """Store a batch of ``(draft, sid)`` in one transaction, then deliver what was stored, in id order.
