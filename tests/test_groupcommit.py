@@ -79,16 +79,14 @@ def wait_until_queued(group, count):
 def batch_in_progress(recorder):
     """A group commit without pauses whose first batch, ``first``, is held open by ``recorder``."""
     group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
-    first_threads, _outcomes = submit_all(group, ["first"])
+    first_threads, first = submit_all(group, ["first"])
     assert recorder.started.wait(WAIT)
-    return group, first_threads
+    return group, first_threads, first
 
 
 def held_first_batch(recorder, later_items):
     """One item in a batch that is held open, then ``later_items`` submitted meanwhile."""
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
-    first_threads, first = submit_all(group, ["first"])
-    assert recorder.started.wait(WAIT)
+    group, first_threads, first = batch_in_progress(recorder)
     threads, outcomes = submit_all(group, later_items)
     wait_until_queued(group, len(later_items))
     recorder.release.set()
@@ -168,7 +166,7 @@ def test_a_submitter_that_does_not_wait_is_answered_when_its_batch_is_done():
 
 def test_a_submitter_that_does_not_wait_hears_the_failure_of_its_batch():
     recorder = Recorder(fail_on="bad")
-    group, first_threads = batch_in_progress(recorder)
+    group, first_threads, _first = batch_in_progress(recorder)
     replies = Replies()
     assert group.submit("bad", replies.later("bad")) is PENDING
     assert group.submit("unlucky", replies.later("unlucky")) is PENDING
@@ -182,7 +180,7 @@ def test_a_submitter_that_does_not_wait_hears_the_failure_of_its_batch():
 def test_what_arrives_after_the_next_leader_joins_its_batch():
     """The first arrival during a batch leads the next; a later one joins it."""
     recorder = Recorder()
-    group, first_threads = batch_in_progress(recorder)
+    group, first_threads, _first = batch_in_progress(recorder)
     replies = Replies()
     assert group.submit("quick", replies.later("quick")) is PENDING
     threads, outcomes = submit_all(group, ["patient"])
