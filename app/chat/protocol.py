@@ -26,9 +26,9 @@ INTERNAL_ERROR = ChatError("internal", "The server failed to handle this; try ag
 def iso(moment=None):
     """ISO 8601 UTC with milliseconds, e.g. ``2026-11-27T13:22:09.123Z``."""
     moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not None:  # naive: UTC already, as the database keeps it
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def _unicode(text):
