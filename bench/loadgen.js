@@ -24,7 +24,7 @@
 //   {"cmd": "exit"}
 "use strict";
 
-const { randomUUID } = require("node:crypto");
+const { randomFillSync } = require("node:crypto");
 const readline = require("node:readline");
 const { performance } = require("node:perf_hooks");
 const { io } = require("socket.io-client");
@@ -251,6 +251,16 @@ function receive(receiver, message) {
   if (now > step.lastReceipt) step.lastReceipt = now;
 }
 
+/** A UUID version 7 (RFC 9562), as app/static/chat.js's newCid makes one: milliseconds, then random bits. */
+function uuid7() {
+  const bytes = randomFillSync(Buffer.alloc(16));
+  bytes.writeUIntBE(Date.now(), 0, 6);
+  bytes[6] = (bytes[6] & 0x0f) | 0x70;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 function sendOne(step, size, sender, recipient) {
   const seq = ++senderSeq[sender];
   const index = nextMessageIndex();
@@ -262,9 +272,9 @@ function sendOne(step, size, sender, recipient) {
   const target = recipient < 0 ? "all" : clients[recipient].name;
   step.sent++;
   step.expected += deliveries;
-  // A cid as the chat page sends one (app/static/chat.js: crypto.randomUUID()), so the
-  // store maintains its (sender, cid) index as it does for browsers.
-  clients[sender].socket.emit("say", { to: target, msg: text, cid: randomUUID() }, (ack) => {
+  // A cid as the chat page sends one (a UUID version 7: uuid7), so the store
+  // maintains its (sender, cid) index as it does for browsers.
+  clients[sender].socket.emit("say", { to: target, msg: text, cid: uuid7() }, (ack) => {
     step.ackLatency.push(performance.now() - sentAt);
     if (ack && ack.ok) {
       step.ackOk++;

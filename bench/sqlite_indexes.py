@@ -12,9 +12,10 @@ checkpoint thread's 0.1 s at about 8,000 messages a second). Prints the CPU
 per message of the inserts, commits and checkpoints. Layouts:
 
 - ``now``: what migrations 0001 to 0004 build: unique ``(sender_id, cid)``
-  and ``recipient_id``, the page's random UUID cids; ``now-timed``: the same
-  indexes with time-ordered cids (milliseconds first), which append at the
-  end of each sender's range;
+  and ``recipient_id``, with random UUID cids (the page's until 2026-12-07);
+  ``now-timed``: the same indexes with time-ordered cids (milliseconds first,
+  then a UUID), which append at the end of each sender's range; ``now-v7``:
+  the same with UUIDs version 7, the page's since then (``newCid`` in chat.js);
 - ``cid-first``: unique ``(cid, sender_id)``, a plain ``sender_id`` index
   (history's ``sender_id = ?`` needs one) and ``recipient_id``, with
   time-ordered cids (milliseconds first), which append instead of landing
@@ -37,6 +38,10 @@ LAYOUTS = {
         "CREATE INDEX ix_r ON messages (recipient_id)",
     ),
     "now-timed": (
+        "CREATE UNIQUE INDEX uq ON messages (sender_id, cid)",
+        "CREATE INDEX ix_r ON messages (recipient_id)",
+    ),
+    "now-v7": (
         "CREATE UNIQUE INDEX uq ON messages (sender_id, cid)",
         "CREATE INDEX ix_r ON messages (recipient_id)",
     ),
@@ -92,13 +97,15 @@ def measure(layout, messages, prefill):
         *LAYOUTS[layout],
     ):
         writer.execute(statement)
-    timed_cids = layout in ("cid-first", "now-timed")
+    new_cid = (
+        _uuid7 if layout == "now-v7" else _timed_cid if layout in ("cid-first", "now-timed") else _random_cid
+    )
     writer.execute("BEGIN")
-    writer.executemany(INSERT, _rows(prefill, timed_cids))
+    writer.executemany(INSERT, _rows(prefill, new_cid))
     writer.execute("COMMIT")
     writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     checkpointer = sqlite3.connect(path, isolation_level=None)
-    batches = [_rows(BATCH, timed_cids) for _ in range(messages // BATCH)]
+    batches = [_rows(BATCH, new_cid) for _ in range(messages // BATCH)]
     started = time.process_time()
     for number, batch in enumerate(batches, 1):
         writer.execute("BEGIN")
@@ -113,7 +120,7 @@ def measure(layout, messages, prefill):
     return cpu / (len(batches) * BATCH) * 1e6
 
 
-def _rows(count, timed_cids):
+def _rows(count, new_cid):
     """``count`` private messages between random people, with 64-character bodies."""
     return [
         (
@@ -121,11 +128,27 @@ def _rows(count, timed_cids):
             random.randint(1, PEOPLE),
             "x" * 64,
             "2026-12-04 23:00:00.000000",
-            f"{time.time_ns() // 1_000_000:012x}-{uuid.uuid4()}" if timed_cids else str(uuid.uuid4()),
+            new_cid(),
             0,
         )
         for _ in range(count)
     ]
+
+
+def _random_cid():
+    return str(uuid.uuid4())
+
+
+def _timed_cid():
+    return f"{time.time_ns() // 1_000_000:012x}-{uuid.uuid4()}"
+
+
+def _uuid7():
+    """A UUID version 7 (RFC 9562) as the chat page makes one: milliseconds first, then random bits."""
+    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 if __name__ == "__main__":

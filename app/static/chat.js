@@ -136,15 +136,29 @@
     if (follow) scrollToBottom();
   }
 
-  /** A fresh client id for a message: the server recognises a resend by it. */
+  /**
+   * A fresh client id for a message: the server recognises a resend by it.
+   *
+   * A UUID version 7 (RFC 9562): the time in milliseconds, then random bits. Each
+   * sender's ids then grow with time, so the store's unique (sender, cid) index
+   * takes each new one at the end of that sender's entries rather than anywhere
+   * among them (random ids cost SQLite about a fifth more per message stored:
+   * python -m bench.sqlite_indexes now now-v7).
+   */
   function newCid() {
+    const bytes = new Uint8Array(16);
     const cryptoApi = window.crypto;
-    if (cryptoApi && typeof cryptoApi.randomUUID === "function") return cryptoApi.randomUUID();
-    if (cryptoApi && typeof cryptoApi.getRandomValues === "function") {
-      const bytes = cryptoApi.getRandomValues(new Uint8Array(16));
-      return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (cryptoApi && typeof cryptoApi.getRandomValues === "function") cryptoApi.getRandomValues(bytes);
+    else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    let ms = Date.now();
+    for (let i = 5; i >= 0; i--) {
+      bytes[i] = ms % 256;
+      ms = Math.floor(ms / 256);
     }
-    return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+    bytes[6] = (bytes[6] & 0x0f) | 0x70; // version 7
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // the RFC's variant
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
   // System notices

@@ -1,5 +1,9 @@
 """The chat page in headless Chromium: people, messages, presence, history, as a person sees them."""
 
+import json
+import time
+import uuid
+
 import pytest
 from playwright.sync_api import expect
 
@@ -185,3 +189,32 @@ def test_private_message_to_someone_away_waits_for_them(people, shots):
     expect(pc.locator("#messages .queued")).to_have_count(1)
     expect(pa.locator("#messages .queued")).to_have_count(0)
     shots.take(pc, "carol-back")
+
+
+def test_each_message_is_sent_with_a_time_ordered_cid(people):
+    """The page names every message with a UUID version 7, so one sender's cids grow with time.
+
+    They reach the store's unique (sender, cid) index at the end of the
+    sender's entries rather than anywhere among them (see ``newCid`` in chat.js).
+    """
+    alice = people.user("alice")
+    alice.register()
+    frames = []
+    page = alice.context.new_page()
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: frames.append(payload)))
+    page.goto("/")
+    wait_online(page)
+    texts = [f"cid check {number}" for number in range(3)]
+    for text in texts:
+        send(page, text)
+        expect(message(page, text)).to_have_class(SENT)
+        page.wait_for_timeout(5)  # the next one is sent in a later millisecond
+    says = [json.loads(frame[frame.index("[") :]) for frame in frames if '["say",' in str(frame)]
+    assert [payload["msg"] for _event, payload in says] == texts
+    cids = [uuid.UUID(payload["cid"]) for _event, payload in says]
+    assert [cid.version for cid in cids] == [7, 7, 7]
+    assert [str(cid) for cid in cids] == [payload["cid"] for _event, payload in says]  # the canonical form
+    assert [payload["cid"] for _event, payload in says] == sorted(payload["cid"] for _event, payload in says)
+    assert len(set(cids)) == 3
+    sent_at = [cid.int >> 80 for cid in cids]  # milliseconds since 1970
+    assert all(abs(ms / 1000 - time.time()) < 60 for ms in sent_at)
