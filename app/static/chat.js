@@ -142,7 +142,7 @@
    * A UUID version 7 (RFC 9562): the time in milliseconds, then random bits. Each
    * sender's ids then grow with time, so the store's unique (sender, cid) index
    * takes each new one at the end of that sender's entries rather than anywhere
-   * among them (random ids cost SQLite about a fifth more per message stored:
+   * among them (random ids cost SQLite about a quarter more per message stored:
    * python -m bench.sqlite_indexes now now-v7).
    */
   function newCid() {
