@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from config import CONFIGS
 
+from .chat.packets import ChatPacket
 from .extensions import csrf, db, login_manager, migrate, socketio
 from .serving import (
     ChatFlask,
@@ -82,6 +83,8 @@ def create_app(test_config=None):
         # gunicorn -k gthread by default, two of them could swap), and no thread
         # is started per event. Sockets still run in parallel with each other.
         async_handlers=False,
+        # The default protocol, encoded with less work per packet (app/chat/packets.py).
+        serializer=ChatPacket,
         **_message_queue(app.config["REDIS_URL"], app.config["CHAT_REDIS_CHANNEL"]),
     )
     app.session_interface = SocketEventSessions()
