@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 
 from config import CONFIGS
 
-from .chat.packets import ChatPacket
 from .extensions import csrf, db, login_manager, migrate, socketio
 from .serving import (
     ChatFlask,
+    ChatPacket,
     SocketEventSessions,
     WebsocketTuning,
     detect_async_mode,
@@ -83,7 +83,7 @@ def create_app(test_config=None):
         # gunicorn -k gthread by default, two of them could swap), and no thread
         # is started per event. Sockets still run in parallel with each other.
         async_handlers=False,
-        # The default protocol, encoded with less work per packet (app/chat/packets.py).
+        # The default protocol, encoded with less work per packet (serving.ChatPacket).
         serializer=ChatPacket,
         **_message_queue(app.config["REDIS_URL"], app.config["CHAT_REDIS_CHANNEL"]),
     )

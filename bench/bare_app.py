@@ -23,6 +23,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
 from app.serving import (
     ChatFlask,
+    ChatPacket,
     SocketEventSessions,
     WebsocketTuning,
     detect_async_mode,
@@ -36,14 +37,17 @@ EVERYONE_ROOM = "everyone"
 # The same serving choices as Chatroom (app/serving.py, create_app), so the floor is
 # like for like: the async mode follows the worker, each socket's events run on its
 # own reader (no thread or greenlet per event), no URL routing or session opening per
-# event, eventlet unmasks frames in C, and permessage-deflate is declined
-# (BENCH_BARE_DEFLATE=1 accepts it, to measure what compression costs).
+# event, eventlet unmasks frames in C, packets are encoded with less work, and
+# permessage-deflate is declined (BENCH_BARE_DEFLATE=1 accepts it, to measure what
+# compression costs).
 app = ChatFlask(__name__)
 app.session_interface = SocketEventSessions()
 async_mode = detect_async_mode()
 if async_mode == "eventlet":
     fast_eventlet_unmasking()
-socketio = SocketIO(app, async_mode=async_mode, max_http_buffer_size=64 * 1024, async_handlers=False)
+socketio = SocketIO(
+    app, async_mode=async_mode, max_http_buffer_size=64 * 1024, async_handlers=False, serializer=ChatPacket
+)
 app.wsgi_app = WebsocketTuning(
     app.wsgi_app, compression=os.environ.get("BENCH_BARE_DEFLATE", "") not in ("", "0")
 )

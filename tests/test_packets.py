@@ -3,8 +3,9 @@
 import pytest
 from socketio import packet
 
-from app.chat.packets import ChatPacket
 from app.extensions import socketio
+from app.serving import ChatPacket
+from tests.support import run_python
 
 MESSAGE = {
     "id": 41,
@@ -72,3 +73,11 @@ def test_a_binary_packet_keeps_its_attachments():
 def test_the_app_sends_its_packets(app):
     """``create_app`` hands the class to Flask-SocketIO: every emit and ack is built with it."""
     assert socketio.server.packet_class is ChatPacket
+
+
+def test_the_benchmark_floor_sends_the_same_packets():
+    """The bare app gets Chatroom's serving choices (bench/README.md): in its own interpreter, as served."""
+    code = "from bench import bare_app; print(bare_app.socketio.server.packet_class.__qualname__)"
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ChatPacket"]
