@@ -70,8 +70,8 @@ class GroupCommit:
     order; it runs while ``lock`` is held (the chat's delivery lock), so
     batches never overlap, in this process or (with a shared lock) in any.
     ``pause(waited)`` lets the other sockets run before a batch is taken, so
-    those with a message ready join it (``server.sleep`` for what is left of
-    the window, or a yield); ``waited`` is how long, in seconds, the leader's
+    those with a message ready join it (what is left of the window, or a
+    yield: ``service._pause_for``); ``waited`` is how long, in seconds, the leader's
     own item has waited since it was submitted.
 
     Nobody waits for another's batch. A submitter that finds no batch in

@@ -3,6 +3,7 @@
 import dataclasses
 import logging
 import threading
+import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -268,8 +269,9 @@ def _pause_for(server, window=0):
     """How a batch's leader lets other sockets join it (see ``GroupCommit``; when it does: ``_gathers_for``).
 
     With a ``window`` (seconds; ``CHAT_COMMIT_WINDOW_MS``, 10 ms by default)
-    the leader sleeps until its own message has waited that long, in any
-    async mode, and every message handed in meanwhile joins its transaction.
+    the leader sleeps until its own message has waited that long (under
+    eventlet, until the end of the first poll after that: below), and every
+    message handed in meanwhile joins its transaction.
     A lone private message is delivered and acknowledged that much later (at
     most 10 ms, which nobody reading a chat notices), and only while windows
     gather: one that found nobody is followed by seven batches without
@@ -301,23 +303,31 @@ def _pause_for(server, window=0):
     over a private-message ladder; private messages topped out at 5,647 a
     second with the pause, 4,727 without, the same afternoon).
 
-    Under eventlet ``sleep(0)`` is a timer due now, and the hub fires due
-    timers in the order they fell due: the leader would resume only after
-    every greenlet woken before it, which under fan-out are the writers of
-    hundreds of deliveries (fan-out fell to 37,712 deliveries/s against the
-    bare floor's 89,341 in a full ladder with it). ``sleep(-1)`` is a timer
-    that fell due a second ago, so it fires first once the hub has run the
-    rest of this poll's sockets: the same pass as gevent's callback
-    (``tests/test_groupcommit.py`` checks that order). Three interleaved
-    pairs of eventlet ladders on 2026-11-27 (``python -m bench.run --servers
-    bare-eventlet,chatroom-eventlet --scenarios fanout,private``): private
-    messages on SQLite 1,189 a second in all three with it, 1,000 in all
-    three without; fan-out 26,650, 26,576 and 22,315 deliveries/s with it,
-    26,509, 26,431 and 18,744 without.
+    Under eventlet the leader waits for the end of a poll (``afterpoll``):
+    the first one that ends once its window is over (at once, without a
+    window), after the hub has run every socket that poll found ready. So the
+    batch holds what that poll read, and its writers send in the next round's
+    timers, as the floor's writers do for a message its handler relayed in
+    the poll. Resumed from a timer instead (the window's ``sleep``, or
+    ``sleep(-1)`` without a window, which fired ahead of the writers woken
+    before it), the leader delivered among a round's timers and its writers
+    sent in the round after: a round later than the floor's, and near
+    saturation a round lasts tens of milliseconds. Three alternating pairs of
+    ladders (``python -m bench.run --servers 'bare-eventlet,chatroom-eventlet$'
+    --scenarios private``, 2026-12-07, Chatroom on SQLite): 3,622, 3,633 and
+    3,632 private messages a second waiting for the poll, 3,072, 3,349 and
+    3,348 after the window's sleep (the floor 3,667 to 4,324). (``sleep(0)``,
+    a timer due now, had resumed the leader only after every greenlet woken
+    before it, under fan-out hundreds of writers.)
 
     Under threading (without a window) the other sockets run meanwhile
     anyway, and ``time.sleep(0)`` would cost every message a system call: no pause.
     """
+    if server.async_mode == "eventlet":
+        from . import afterpoll
+
+        afterpoll.install()  # before the hub polls for the sockets (see ``install``)
+        return lambda waited: afterpoll.after_poll(time.monotonic() + window - waited)
     if window > 0:
 
         def rest_of_window(waited):
@@ -327,8 +337,6 @@ def _pause_for(server, window=0):
         return rest_of_window
     if server.async_mode == "gevent":
         return lambda _waited: server.sleep(0)
-    if server.async_mode == "eventlet":
-        return lambda _waited: server.sleep(-1)
     return lambda _waited: None
 
 
