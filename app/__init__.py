@@ -185,6 +185,9 @@ def _wire_chat(app):
         delivery=delivery,
         offline_grace=app.config["CHAT_OFFLINE_GRACE"],
         commit_window=app.config["CHAT_COMMIT_WINDOW_MS"] / 1000,
+        # Where every batch waits a pass of the event loop for its answer (service._window_for).
+        gather_public=socketio.server.async_mode == "eventlet"
+        and app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"),
     )
     acks.install(socketio.server)
     # After init_app: on_namespace registers on the server that init_app just made.

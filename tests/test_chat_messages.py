@@ -272,7 +272,7 @@ def test_without_a_commit_window_a_private_message_is_stored_at_once(app, room):
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("app", [{"CHAT_COMMIT_WINDOW_MS": 60_000}], indirect=True)
 def test_public_messages_do_not_wait_for_the_commit_window(app, room):
-    """Their deliveries dwarf a commit (service._gathers_for): a minute's window, and none waits for it."""
+    """Their deliveries dwarf a commit (service._window_for): a minute's window, and none waits for it."""
     sizes = _watch_transactions(app)
     acks = []
     sender = threading.Thread(

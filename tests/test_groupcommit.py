@@ -9,7 +9,7 @@ import pytest
 
 from app.chat.groupcommit import PENDING, PROBE_EVERY, GroupCommit
 from app.chat.presence import OnlineUser
-from app.chat.service import _gathers_for, _pause_for
+from app.chat.service import _pause_for, _window_for
 from app.chat.store import Draft, MessageStore, UnstoredMessages
 from tests.support import run_python
 
@@ -78,7 +78,7 @@ def wait_until_queued(group, count):
 
 def batch_in_progress(recorder):
     """A group commit without pauses whose first batch, ``first``, is held open by ``recorder``."""
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited, _window: None)
     first_threads, first = submit_all(group, ["first"])
     assert recorder.started.wait(WAIT)
     return group, first_threads, first
@@ -146,7 +146,7 @@ def test_a_submitter_that_does_not_wait_is_answered_when_its_batch_is_done():
         spawned.append(function)
         threading.Thread(target=function, args=args, name="spawned leader").start()
 
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None, spawn=spawn)
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited, _window: None, spawn=spawn)
     first_threads, first = submit_all(group, ["first"])
     assert recorder.started.wait(WAIT)
     replies = Replies()
@@ -199,7 +199,7 @@ def test_the_pause_hears_how_long_its_leader_has_waited():
     recorder = Recorder()
     waited, companions = [], []
 
-    def pause(seconds):
+    def pause(seconds, _window):
         waited.append(seconds)
         if len(waited) == 1:  # the first pause gathers a companion, so the next batch pauses too
             threads, _outcomes = submit_all(group, ["companion"])
@@ -238,14 +238,14 @@ class SleepRecorder:
 def test_the_window_is_counted_from_when_the_message_was_handed_in(waited, slept):
     """The leader sleeps what is left of the window: a message that waited out a batch does not wait more."""
     server = SleepRecorder()
-    _pause_for(server, 0.01)(waited)
+    _pause_for(server)(waited, 0.01)
     assert server.slept == pytest.approx(slept)
 
 
 def test_a_lone_message_is_a_batch_of_one():
     recorder = Recorder()
     recorder.release.set()
-    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited: None)
+    group = GroupCommit(recorder, threading.Lock(), pause=lambda _waited, _window: None)
     assert [outcome_of(group, n) for n in range(3)] == ["stored 0", "stored 1", "stored 2"]
     assert recorder.batches == [[0], [1], [2]]
 
@@ -256,7 +256,7 @@ def test_after_a_pause_that_gathers_nothing_only_every_eighth_batch_pauses():
     recorder.release.set()
     paused_before = []
     group = GroupCommit(
-        recorder, threading.Lock(), pause=lambda _waited: paused_before.append(len(recorder.batches))
+        recorder, threading.Lock(), pause=lambda _waited, _window: paused_before.append(len(recorder.batches))
     )
     for n in range(20):
         outcome_of(group, n)
@@ -272,7 +272,7 @@ def test_while_pauses_gather_every_batch_pauses():
     group = None
     pauses = []
 
-    def pause(_waited):
+    def pause(_waited, _window):
         # Another sender's message arrives while the leader pauses.
         pauses.append(len(recorder.batches))
         threads, _outcomes = submit_all(group, [f"other {len(pauses)}"])
@@ -296,8 +296,8 @@ def test_an_item_that_gathering_cannot_pay_for_never_pauses():
     group = GroupCommit(
         recorder,
         threading.Lock(),
-        pause=lambda _waited: pauses.append(1),
-        gathers=lambda item: item != "public",
+        pause=lambda _waited, _window: pauses.append(1),
+        window=lambda item: None if item == "public" else 0.0,
     )
     for item in ["public"] * 10:
         outcome_of(group, item)
@@ -305,23 +305,57 @@ def test_an_item_that_gathering_cannot_pay_for_never_pauses():
     assert pauses == [1]
 
 
-def test_only_private_messages_gather():
-    """Public messages never pause (their deliveries dwarf a commit); nor the benchmark's no-store switch."""
+def test_private_messages_gather_for_the_window_public_ones_only_where_a_batch_holds_the_worker():
+    """Public messages pause only with ``gather_public`` (eventlet on PostgreSQL), and then without a window.
+
+    Nothing pauses with the benchmark's no-store switch.
+    """
     sender, recipient = OnlineUser(1, "ann"), OnlineUser(2, "bob")
     private = (Draft(sender, recipient, "hi"), "sid")
     public = (Draft(sender, None, "hi all"), "sid")
 
-    gathers = _gathers_for(MessageStore())
-    assert gathers(private)
-    assert not gathers(public)
-    assert not _gathers_for(UnstoredMessages())(private)
+    window = _window_for(MessageStore(), 0.01)
+    assert window(private) == 0.01
+    assert window(public) is None
+    gathering = _window_for(MessageStore(), 0.01, gather_public=True)
+    assert gathering(private) == 0.01
+    assert gathering(public) == 0
+    assert _window_for(UnstoredMessages(), 0.01, gather_public=True)(private) is None
+    assert _window_for(UnstoredMessages(), 0.01, gather_public=True)(public) is None
+
+
+def test_with_defer_the_submitter_of_a_batch_that_pauses_goes_on_and_hears_its_outcome_later():
+    """The leader's pause is taken by a task started at its end: ``submit`` returns PENDING at once."""
+    recorder = Recorder()
+    recorder.release.set()
+    deferred, heard, pauses = [], [], []
+    group = GroupCommit(
+        recorder,
+        threading.Lock(),
+        pause=lambda _waited, _window: pauses.append(1),
+        window=lambda item: None if item == "public" else 0.25,
+        defer=lambda until, function, *args: deferred.append((until, function, args)),
+    )
+    before = time.monotonic()
+    assert group.submit("private", heard.append) is PENDING
+    assert group.submit("another", heard.append) is PENDING
+    assert recorder.batches == [] and heard == []
+    ((until, function, args),) = deferred
+    assert before + 0.25 <= until <= time.monotonic() + 0.25, "the window counts from the submission"
+    function(*args)
+    assert recorder.batches == [["private", "another"]]
+    assert heard == ["stored private", "stored another"]
+    assert pauses == [], "the deferred task does not pause again"
+    # A message that does not pause is led at once, by its own submitter.
+    assert group.submit("public", heard.append) == "stored public"
+    assert len(deferred) == 1
 
 
 def test_the_lock_is_held_while_a_batch_is_processed():
     lock = threading.Lock()
     held = []
     group = GroupCommit(
-        lambda items: [held.append(lock.locked()) for _ in items], lock, pause=lambda _waited: None
+        lambda items: [held.append(lock.locked()) for _ in items], lock, pause=lambda _waited, _window: None
     )
     outcome_of(group, "x")
     assert held == [True]
@@ -340,7 +374,7 @@ def test_a_failing_lock_fails_the_waiting_senders_and_frees_the_next():
             return False
 
     lock = BrokenLock()
-    group = GroupCommit(lambda items: list(items), lock, pause=lambda _waited: None)
+    group = GroupCommit(lambda items: list(items), lock, pause=lambda _waited, _window: None)
     with pytest.raises(ConnectionError):
         group.submit("x", None)
     lock.broken = False
@@ -353,11 +387,11 @@ def test_a_failing_lock_fails_the_waiting_senders_and_frees_the_next():
 _EVENTLET_SOCKETS_READ_TOGETHER = """
 import eventlet
 eventlet.monkey_patch()
-import json, socket, threading
+import contextlib, json, socket, threading
 import socketio
 from app.chat.groupcommit import GroupCommit
 
-from app.chat.service import _pause_for
+from app.chat.service import _defer_for, _pause_for
 
 server = socketio.Server(async_mode="eventlet")
 ran = []
@@ -366,7 +400,10 @@ def process(items):
     ran.append(["batch", *sorted(items)])
     return items
 
-group = GroupCommit(process, threading.Lock(), _pause_for(server), spawn=server.start_background_task)
+group = GroupCommit(
+    process, threading.Lock(), _pause_for(server), spawn=server.start_background_task,
+    defer=_defer_for(server, contextlib.nullcontext),
+)
 pairs = [socket.socketpair() for _ in range(3)]
 
 def reader(name, sock):
@@ -386,9 +423,9 @@ print(json.dumps(ran))
 
 
 def test_under_eventlet_the_sockets_read_together_are_one_batch_stored_before_earlier_writes():
-    """The leader's pause lets the sockets read in the same poll join its batch.
+    """The batch's task, started at the end of the poll, takes the messages read in that poll.
 
-    It resumes ahead of the writers woken before it (under fan-out, hundreds of
+    It runs ahead of the writers woken before it (under fan-out, hundreds of
     deliveries), so their turn does not delay its message: with ``sleep(0)``
     the first write ran before the batch, and without a pause each message was
     a batch of its own.
@@ -400,9 +437,10 @@ def test_under_eventlet_the_sockets_read_together_are_one_batch_stored_before_ea
     assert sorted(map(tuple, ran[1:])) == [("write", "A"), ("write", "B"), ("write", "C")], ran
 
 
-# Under eventlet: a leader whose batch takes a while (as a PostgreSQL round trip yields),
-# three more messages meanwhile, from sockets that do not wait; the first of them leads
-# the next batch in a greenlet of its own. Prints batches and outcomes.
+# Under eventlet, messages that do not pause: a leader whose batch takes a while (as a
+# PostgreSQL round trip yields), three more messages meanwhile, from sockets that do not
+# wait; the first of them leads the next batch in a greenlet of its own. Prints batches
+# and outcomes.
 _EVENTLET_HANDOVER = """
 import eventlet
 eventlet.monkey_patch()
@@ -419,7 +457,10 @@ def process(items):
     eventlet.sleep(0.02)
     return [f"stored {item}" for item in items]
 
-group = GroupCommit(process, threading.Lock(), _pause_for(server), spawn=server.start_background_task)
+group = GroupCommit(
+    process, threading.Lock(), _pause_for(server), spawn=server.start_background_task,
+    window=lambda _item: None,
+)
 
 def send(item):
     outcome = group.submit(item, lambda outcome: outcomes.__setitem__(item, outcome))
@@ -457,10 +498,10 @@ def test_under_eventlet_a_message_during_a_batch_is_answered_by_the_next_led_by_
 _EVENTLET_WINDOW = """
 import eventlet
 eventlet.monkey_patch()
-import json, os, threading
+import contextlib, json, os, threading
 import socketio
 from app.chat.groupcommit import GroupCommit
-from app.chat.service import _pause_for
+from app.chat.service import _defer_for, _pause_for
 
 server = socketio.Server(async_mode="eventlet")
 batches, heard = [], []
@@ -469,8 +510,11 @@ def process(items):
     batches.append(sorted(items))
     return items
 
-pause = _pause_for(server, float(os.environ["WINDOW"]))
-group = GroupCommit(process, threading.Lock(), pause, spawn=server.start_background_task)
+window = float(os.environ["WINDOW"])
+group = GroupCommit(
+    process, threading.Lock(), _pause_for(server), spawn=server.start_background_task,
+    window=lambda _item: window, defer=_defer_for(server, contextlib.nullcontext),
+)
 first = eventlet.spawn(group.submit, "a", heard.append)
 eventlet.sleep(0.01)
 later = eventlet.spawn(group.submit, "b", heard.append)
@@ -487,3 +531,56 @@ def test_under_eventlet_a_message_within_the_commit_window_joins_the_batch(windo
     result = run_python(_EVENTLET_WINDOW, WINDOW=str(window))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == batches
+
+
+# Under eventlet, the leader's pause deferred to a task (``_defer_for``): socket A has two
+# messages buffered, B and C one each, all read in the same poll. Each reader submits what
+# it reads and reads on. Prints the batches.
+_EVENTLET_DEFERRED = """
+import eventlet
+eventlet.monkey_patch()
+import contextlib, json, socket, threading
+import socketio
+from app.chat.groupcommit import GroupCommit
+from app.chat.service import _defer_for, _pause_for
+
+server = socketio.Server(async_mode="eventlet")
+batches = []
+
+def process(items):
+    batches.append(sorted(items))
+    return items
+
+defer = _defer_for(server, contextlib.nullcontext)
+group = GroupCommit(
+    process, threading.Lock(), _pause_for(server), spawn=server.start_background_task,
+    window=lambda _item: 0.0, defer=defer,
+)
+pairs = {name: socket.socketpair() for name in "ABC"}
+
+def reader(name, sock, count):
+    for number in range(1, count + 1):
+        sock.recv(1)
+        group.submit(f"{name}{number}", lambda _outcome: None)
+
+readers = [eventlet.spawn(reader, name, pair[1], 2 if name == "A" else 1) for name, pair in pairs.items()]
+eventlet.sleep(0.05)
+for name, pair in pairs.items():
+    pair[0].send(b"xx" if name == "A" else b"x")
+for greenlet in readers:
+    greenlet.wait()
+while sum(map(len, batches)) < 4:
+    eventlet.sleep(0.01)
+print(json.dumps(batches))
+"""
+
+
+def test_under_eventlet_the_socket_that_starts_a_batch_reads_on_while_it_gathers():
+    """With the pause deferred to a task, the leader's own next message joins the batch.
+
+    Paused in its reader, the leader's socket gave one message per poll: a busy
+    sender fell behind for good.
+    """
+    result = run_python(_EVENTLET_DEFERRED)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [["A1", "A2", "B1", "C1"]]

@@ -34,9 +34,13 @@ comes, sends what piled up: under room fan-out (200 clients, eventlet) Chatroom
 carried 41,180 deliveries/s with a pause before every message and 63,356
 without it, against the bare floor's 53,082 and 63,380 in the same two runs
 (2026-11-28). So the leader pauses only where gathering can pay
-(``gathers(item)``: a private message to a store with a cost per transaction),
-and only while pauses gather: after a pause that found no other message, the
-next ``PROBE_EVERY - 1`` batches go without one, then one pause probes again.
+(``window(item)``: a private message to a store with a cost per transaction,
+and under eventlet on PostgreSQL a public one, without a window), and only
+while pauses gather: after a pause that found no other message, the next
+``PROBE_EVERY - 1`` batches go without one, then one pause probes again.
+Under eventlet the pause is taken by a task started at its end (``defer``),
+after the poll's readers and before the writers they woke, not by the
+socket whose message starts the batch: that socket reads on meanwhile.
 """
 
 import logging
@@ -69,20 +73,26 @@ class GroupCommit:
     ``process`` takes a list of items and returns their outcomes, in the same
     order; it runs while ``lock`` is held (the chat's delivery lock), so
     batches never overlap, in this process or (with a shared lock) in any.
-    ``pause(waited)`` lets the other sockets run before a batch is taken, so
-    those with a message ready join it (what is left of the window, or a
-    yield: ``service._pause_for``); ``waited`` is how long, in seconds, the leader's
-    own item has waited since it was submitted.
+    ``window(item)`` says how long (seconds) a batch led by ``item`` may
+    pause to gather others, counted from its submission, or None: no pause.
+    ``pause(waited, window)`` lets the other sockets run before a batch is
+    taken, so those with a message ready join it (what is left of the
+    window, or a yield: ``service._pause_for``); ``waited`` is how long, in
+    seconds, the leader's own item has waited since it was submitted. With
+    ``defer(until, function, *args)`` (under eventlet: ``service._defer_for``),
+    a batch that pauses is led instead by a task that it starts once the
+    pause is over (``until``, a ``time.monotonic()`` reading), and its
+    submitter's ``submit`` returns ``PENDING`` at once.
 
     Nobody waits for another's batch. A submitter that finds no batch in
-    progress leads one at once: it pauses (when ``gathers`` says of its own
-    item that gathering can pay, and pauses have been gathering; see the
-    module's docstring), takes every waiting item, processes them, and
+    progress leads one at once: it pauses (when ``window`` gives its own
+    item a window, and pauses have been gathering; see the module's
+    docstring), takes every waiting item, processes them, and
     ``submit`` returns its own outcome. An item submitted while a batch is in
     progress is queued, ``submit`` returns ``PENDING``, and ``later(outcome)``
     is called once its batch is done (with the exception, for an item whose
     batch raised). The first item to arrive after a batch was taken leads the
-    next one, in a task that ``spawn(function, *args)`` starts.
+    next one, in a task that ``spawn(function, *args)`` starts (or ``defer``).
 
     First built with submitters waiting for their batch, each on an event,
     the first to arrive during a batch then leading the next: a socket's
@@ -90,12 +100,13 @@ class GroupCommit:
     returns, was held up meanwhile. See ``acks`` for what that cost.
     """
 
-    def __init__(self, process, lock, pause, spawn=None, gathers=None):
+    def __init__(self, process, lock, pause, spawn=None, window=None, defer=None):
         self._process = process
         self._lock = lock
         self._pause = pause
         self._spawn = spawn or _thread
-        self._gathers = gathers or (lambda _item: True)
+        self._window = window or (lambda _item: 0.0)
+        self._defer = defer
         self._mutex = threading.Lock()
         # Guarded by _mutex:
         self._queue = []  # the items waiting to be taken, in the order they arrived
@@ -122,7 +133,12 @@ class GroupCommit:
                 self._successor = entry
         if not lead:
             return PENDING
-        self._lead(entry)
+        window = self._pause_window(item)
+        if window is not None and self._defer is not None:
+            entry.later = later
+            self._defer(entry.since + window, self._lead_detached, entry, window, True)
+            return PENDING
+        self._lead(entry, window)
         if isinstance(entry.outcome, _Failure):
             raise entry.outcome.error
         return entry.outcome
@@ -134,12 +150,19 @@ class GroupCommit:
             self._taken = True
         return batch
 
-    def _lead(self, leader):
+    def _pause_window(self, item):
+        """The window of a batch led by ``item``, or None for no pause (see the module's docstring)."""
+        window = self._window(item)
+        if window is None or not (self._gathered or self._unpaused >= PROBE_EVERY - 1):
+            return None
+        return window
+
+    def _lead(self, leader, window, deferred=False):
         batch = []
         try:
-            paused = self._gathers(leader.item) and (self._gathered or self._unpaused >= PROBE_EVERY - 1)
-            if paused:
-                self._pause(time.monotonic() - leader.since)
+            paused = window is not None
+            if paused and not deferred:
+                self._pause(time.monotonic() - leader.since, window)
             with self._lock:
                 batch = self._take()
                 if paused:
@@ -161,15 +184,23 @@ class GroupCommit:
                 self._taken = False
                 self._leading = successor is not None
             if successor is not None:
-                self._spawn(self._lead_detached, successor)
+                self._hand_over(successor)
             for entry in batch:
                 if entry.later is not None:
                     _reply(entry)
 
-    def _lead_detached(self, leader):
+    def _hand_over(self, successor):
+        """Start the task that leads the next batch: deferred to the end of its pause, if it pauses."""
+        window = self._pause_window(successor.item)
+        if window is not None and self._defer is not None:
+            self._defer(successor.since + window, self._lead_detached, successor, window, True)
+        else:
+            self._spawn(self._lead_detached, successor, window)
+
+    def _lead_detached(self, leader, window, deferred=False):
         """Lead the batch of ``leader``, whose submitter did not wait: in a task of its own."""
         try:
-            self._lead(leader)
+            self._lead(leader, window, deferred)
         except Exception:  # every item of the batch heard it through its ``later``
             log.exception("a group commit batch failed")
 

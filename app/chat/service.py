@@ -3,7 +3,6 @@
 import dataclasses
 import logging
 import threading
-import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -74,6 +73,7 @@ class Chat:
         delivery=None,
         offline_grace=0,
         commit_window=0,
+        gather_public=False,
     ):
         # The python-socketio server of this app (not the module-level SocketIO,
         # which a later create_app rebinds), for emits outside any handler.
@@ -89,9 +89,10 @@ class Chat:
         self._commits = GroupCommit(
             self._store_and_deliver,
             self.delivery,
-            pause=_pause_for(server, commit_window),
+            pause=_pause_for(server),
             spawn=_spawn_for(server, app_context),
-            gathers=_gathers_for(store),
+            window=_window_for(store, commit_window, gather_public),
+            defer=_defer_for(server, app_context),
         )
 
     def arrive(self, user, sid):
@@ -265,13 +266,17 @@ class Chat:
             self.server.disconnect(sid, namespace=NAMESPACE)
 
 
-def _pause_for(server, window=0):
-    """How a batch's leader lets other sockets join it (see ``GroupCommit``; when it does: ``_gathers_for``).
+def _pause_for(server):
+    """How a batch's leader lets other sockets join it: ``pause(waited, window)`` (``GroupCommit``).
+
+    When it pauses, and for how long a window: ``_window_for``. Under
+    gevent and threading; under eventlet no leader pauses, a task starts
+    at the end of the pause instead (``_defer_for``, and below).
 
     With a ``window`` (seconds; ``CHAT_COMMIT_WINDOW_MS``, 10 ms by default)
     the leader sleeps until its own message has waited that long (under
-    eventlet, until the end of the first poll after that: below), and every
-    message handed in meanwhile joins its transaction.
+    eventlet, the batch's task starts at the end of the first poll after
+    that: below), and every message handed in meanwhile joins its transaction.
     A lone private message is delivered and acknowledged that much later (at
     most 10 ms, which nobody reading a chat notices), and only while windows
     gather: one that found nobody is followed by seven batches without
@@ -303,12 +308,13 @@ def _pause_for(server, window=0):
     over a private-message ladder; private messages topped out at 5,647 a
     second with the pause, 4,727 without, the same afternoon).
 
-    Under eventlet the leader waits for the end of a poll (``afterpoll``):
+    Under eventlet the batch is led from the end of a poll (``afterpoll``):
     the first one that ends once its window is over (at once, without a
     window), after the hub has run every socket that poll found ready. So the
     batch holds what that poll read, and its writers send in the next round's
     timers, as the floor's writers do for a message its handler relayed in
-    the poll. Resumed from a timer instead (the window's ``sleep``, or
+    the poll. First the leader itself waited there, then a task started there
+    leads it (``_defer_for``). Resumed from a timer instead (the window's ``sleep``, or
     ``sleep(-1)`` without a window, which fired ahead of the writers woken
     before it), the leader delivered among a round's timers and its writers
     sent in the round after: a round later than the floor's, and near
@@ -316,54 +322,99 @@ def _pause_for(server, window=0):
     ladders (``python -m bench.run --servers 'bare-eventlet,chatroom-eventlet$'
     --scenarios private``, 2026-12-07, Chatroom on SQLite): 3,622, 3,633 and
     3,632 private messages a second waiting for the poll, 3,072, 3,349 and
-    3,348 after the window's sleep (the floor 3,667 to 4,324). (``sleep(0)``,
+    3,348 after the window's sleep (the floor 3,667 to 4,324), the leader
+    waiting for the poll itself. (``sleep(0)``,
     a timer due now, had resumed the leader only after every greenlet woken
     before it, under fan-out hundreds of writers.)
 
     Under threading (without a window) the other sockets run meanwhile
     anyway, and ``time.sleep(0)`` would cost every message a system call: no pause.
     """
-    if server.async_mode == "eventlet":
-        from . import afterpoll
+    gevent = server.async_mode == "gevent"
 
-        afterpoll.install()  # before the hub polls for the sockets (see ``install``)
-        return lambda waited: afterpoll.after_poll(time.monotonic() + window - waited)
-    if window > 0:
+    def pause(waited, window):
+        if window <= 0:
+            if gevent:
+                server.sleep(0)
+        elif waited < window:
+            server.sleep(window - waited)
 
-        def rest_of_window(waited):
-            if waited < window:
-                server.sleep(window - waited)
-
-        return rest_of_window
-    if server.async_mode == "gevent":
-        return lambda _waited: server.sleep(0)
-    return lambda _waited: None
+    return pause
 
 
-def _gathers_for(store):
-    """Whether a batch led by a given ``(draft, sid)`` should pause to gather others (``GroupCommit``).
+def _window_for(store, commit_window, gather_public=False):
+    """How long a batch led by a ``(draft, sid)`` should pause to gather others, or None (``GroupCommit``).
 
-    A private message to a store with a cost per transaction: yes. Private
-    messages on SQLite under eventlet, 2026-11-28: 2,370 and 2,377 a second
-    with no pause (batches of one), 3,993 and 3,644 with it. A message to
-    everyone: no, on either database. Its deliveries, one per socket in the
-    room, cost far more than a transaction, and a pause before it lets every
-    writer run with the one packet it holds rather than with several
-    (``groupcommit``'s docstring). On PostgreSQL public messages gathered
-    too for a while (each transaction waits for the server, and the writers
-    run then anyway). Once sockets no longer waited for their batch
-    (``acks``), what arrives during a round trip joins the next batch without
-    a pause, and the pause only added its 10 ms to every message and sent
-    the room its deliveries in bursts: room fan-out on PostgreSQL reached
-    48,441 and 48,602 deliveries/s under eventlet and 40,731 and 34,035
-    under gevent with it, 57,998 and 68,789 without (``python -m bench.run
-    --servers chatroom-eventlet-postgresql,chatroom-gevent-postgresql
-    --scenarios fanout``, 2026-12-07). Nor with the benchmark's store that
-    stores nothing.
+    A private message to a store with a cost per transaction: the commit
+    window. Private messages on SQLite under eventlet, 2026-11-28: 2,370 and
+    2,377 a second with no pause (batches of one), 3,993 and 3,644 with it.
+    A message to everyone: no pause, except with ``gather_public``. Its
+    deliveries, one per socket in the room, cost far more than a
+    transaction, and a pause before it let every writer run with the one
+    packet it held rather than with several (``groupcommit``'s docstring).
+    On PostgreSQL public messages gathered for a while with the window (each
+    transaction waits for the server, and the writers ran then anyway).
+    Once sockets no longer waited for their batch (``acks``), what arrived
+    during a round trip joined the next batch without a pause, and the
+    window only added its 10 ms to every message and sent the room its
+    deliveries in bursts: room fan-out on PostgreSQL reached 48,441 and
+    48,602 deliveries/s under eventlet and 40,731 and 34,035 under gevent
+    with it, 57,998 and 68,789 without (``python -m bench.run --servers
+    chatroom-eventlet-postgresql,chatroom-gevent-postgresql --scenarios
+    fanout``, 2026-12-07). Nor with the benchmark's store that stores
+    nothing.
+
+    ``gather_public`` (under eventlet on PostgreSQL, set by ``create_app``):
+    public messages gather too, without a window: those read in the same
+    poll of the event loop go in one batch, taken at the end of that poll
+    by a task of its own (``_defer_for``), so the readers go on meanwhile
+    and the writers they woke have not run yet. There every transaction
+    waits a pass of the event loop for PostgreSQL's answer whatever its
+    size, and on its own a public message led its batch, alone, from
+    whichever socket read it. At a fixed 480 fan-out messages a second
+    (``python -m bench.run --servers chatroom-eventlet-postgresql
+    --scenarios fanout --fixed 480 --step-seconds 10``, three interleaved
+    runs, 2026-12-07, scratch switches): p50 12.9, 12.1 and 11.5 ms
+    gathering against 30.3, 14.7 and 16.2 without, p99 49.6, 39.4 and 28.2
+    against 62.5, 41.2 and 37.9, the server's core 93.3 to 93.9% busy
+    against 96.0 to 97.1. Holding the worker for the answer as well (up to
+    2 ms with the real ``poll``, a third switch) did no better: p50 16.3,
+    18.1 and 8.3 ms. Not measured on SQLite, where a public message costs
+    one synchronous commit and fan-out already matched the bare floor.
     """
     if not store.pays_per_transaction:
-        return lambda _item: False
-    return lambda item: item[0].recipient is not None
+        return lambda _item: None
+    public = 0.0 if gather_public else None
+    return lambda item: public if item[0].recipient is None else commit_window
+
+
+def _defer_for(server, app_context):
+    """Under eventlet: how a batch that pauses is led by a task started at the end of its pause; else None.
+
+    The socket whose message starts the batch goes on reading at once, its
+    ack sent once the batch is stored (``acks``). Paused in that socket's
+    reader instead, as first built, the leader read one frame per pass of
+    the event loop from its own socket, and led the next batch as soon as
+    it read the next one: a busy sender fell behind for good. With public
+    messages gathered (``_window_for``), at 600 fan-out messages a second
+    (5 senders) a fifth of the messages were read more than 100 ms late, and
+    p99 reached 0.7 to 3.2 s (one sender's socket; a scratch count of
+    ``cid`` times against arrival, 2026-12-07).
+    """
+    if server.async_mode != "eventlet":
+        return None
+    from . import afterpoll
+
+    afterpoll.install()  # before the hub polls for the sockets (see ``install``)
+
+    def defer(until, function, *args):
+        def in_context():
+            with app_context():
+                function(*args)
+
+        afterpoll.spawn_after_poll(until, in_context)
+
+    return defer
 
 
 def _spawn_for(server, app_context):
