@@ -305,7 +305,7 @@ def test_an_item_that_gathering_cannot_pay_for_never_pauses():
     assert pauses == [1]
 
 
-def test_private_messages_gather_for_the_window_public_ones_only_where_a_batch_holds_the_worker():
+def test_private_messages_gather_for_the_window_public_ones_only_with_gather_public():
     """Public messages pause only with ``gather_public`` (eventlet on PostgreSQL), and then without a window.
 
     Nothing pauses with the benchmark's no-store switch.
@@ -584,3 +584,39 @@ def test_under_eventlet_the_socket_that_starts_a_batch_reads_on_while_it_gathers
     result = run_python(_EVENTLET_DEFERRED)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [["A1", "A2", "B1", "C1"]]
+
+
+# The app under eventlet, on a PostgreSQL URL or on SQLite (nothing is connected to):
+# prints the window of a public and of a private message, and whether batches are deferred.
+_EVENTLET_APP_WINDOWS = """
+import eventlet
+eventlet.monkey_patch()
+import json, os
+from app import create_app
+from app.chat.presence import OnlineUser
+from app.chat.store import Draft
+
+config = {"SQLALCHEMY_DATABASE_URI": os.environ["URI"], "CHAT_AUTO_MIGRATE": False, "SECRET_KEY": "x"}
+app = create_app(config)
+commits = app.extensions["chat"]._commits
+ann, bob = OnlineUser(1, "ann"), OnlineUser(2, "bob")
+windows = [commits._window((Draft(ann, to, "hi"), "sid")) for to in (None, bob)]
+print(json.dumps(dict(windows=windows, deferred=commits._defer is not None)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("uri", "public"),
+    [("postgresql+psycopg://postgres@127.0.0.1:5432/test", 0.0), ("sqlite:///:memory:", None)],
+)
+def test_under_eventlet_public_messages_gather_on_postgresql_only(uri, public):
+    result = run_python(_EVENTLET_APP_WINDOWS, URI=uri)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"windows": [public, 0.01], "deferred": True}
+
+
+def test_under_threading_nothing_is_deferred_and_public_messages_never_pause(app):
+    commits = app.extensions["chat"]._commits
+    ann = OnlineUser(1, "ann")
+    assert commits._defer is None
+    assert commits._window((Draft(ann, None, "hi"), "sid")) is None
