@@ -408,11 +408,7 @@ def _defer_for(server, app_context):
     afterpoll.install()  # before the hub polls for the sockets (see ``install``)
 
     def defer(until, function, *args):
-        def in_context():
-            with app_context():
-                function(*args)
-
-        afterpoll.spawn_after_poll(until, in_context)
+        afterpoll.spawn_after_poll(until, _in_context, app_context, function, args)
 
     return defer
 
@@ -421,13 +417,15 @@ def _spawn_for(server, app_context):
     """How the group commit starts a task that leads a batch: the async mode's own, in an app context."""
 
     def spawn(function, *args):
-        def in_context():
-            with app_context():
-                function(*args)
-
-        server.start_background_task(in_context)
+        server.start_background_task(_in_context, app_context, function, args)
 
     return spawn
+
+
+def _in_context(app_context, function, args):
+    """Run ``function(*args)`` in an application context (a task's body: ``_spawn_for``, ``_defer_for``)."""
+    with app_context():
+        function(*args)
 
 
 def _ack_for(outcome):
