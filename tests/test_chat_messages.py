@@ -155,6 +155,28 @@ def test_extra_arguments_and_missing_callbacks_do_not_break_the_socket(room):
     assert room["alice"].is_connected("/chat")
 
 
+def test_a_failure_of_the_servers_own_gets_an_internal_error_ack_and_the_socket_stays(
+    app, room, monkeypatch, caplog
+):
+    chat = app.extensions["chat"]
+
+    def broken(target):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(chat, "resolve", broken)
+    ack = say(room["alice"], {"to": "bob", "msg": "lost to a bug"})
+    assert ack == {
+        "ok": False,
+        "error": "internal",
+        "message": "The server failed to handle this; try again.",
+    }
+    assert "a bug" in caplog.text  # logged, with its traceback
+    assert events(room["bob"]) == [] and events(room["alice2"]) == []
+    monkeypatch.undo()
+    assert say(room["alice"], {"to": "bob", "msg": "after it"})["ok"] is True
+    assert [m["msg"] for m in events(room["bob"], "say")] == ["after it"]
+
+
 def test_rate_limit_counts_across_a_users_tabs(app, room):
     app.extensions["chat"].limits = type(app.extensions["chat"].limits)("3/60")
     acks = [say(room["alice"], {"to": "all", "msg": "a"}), say(room["alice2"], {"to": "all", "msg": "b"})]
