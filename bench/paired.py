@@ -97,11 +97,13 @@ def parse_args(argv):
 class Side:
     """One server and its generator, for one round."""
 
-    def __init__(self, bench, name, root, kind, worker, env):
+    def __init__(self, bench, name, root, kind, worker, env, store="sqlite"):
         self.name = name
         key = f"chatroom-{worker}" if kind == "chatroom" else f"bare-{worker}"
+        if kind == "chatroom" and store == "postgresql":
+            key += "-postgresql"
         self.spec = ServerSpec(
-            key, f"{name}: {key} from {root}", kind, worker, "sqlite" if kind == "chatroom" else None
+            key, f"{name}: {key} from {root}", kind, worker, store if kind == "chatroom" else None
         )
         extra = {**bench.server_env(self.spec), **env}
         self.server = Server(self.spec, bench.workdir, FULL.clients, bench.pin, extra, root=root)

@@ -127,41 +127,53 @@ class StepRunner:
 
     def ladder(self, kind):
         """Step the rate up by ``factor`` until a step fails, then bisect towards the limit."""
-        plan = self.plan
-        if plan.fixed is not None:
-            return [self.run(kind, plan.fixed)]
-        start = plan.fanout_start if kind == "fanout" else plan.private_start
-        results, best, first_fail = [], None, None
-        rate = start
-        for _ in range(plan.max_steps):
+        if self.plan.fixed is not None:
+            return [self.run(kind, self.plan.fixed)]
+        results = []
+        rates = ladder_rates(self.plan, kind)
+        rate = next(rates)
+        while True:
             result = self.run(kind, rate)
             results.append(result)
-            if not result["passed"]:
-                first_fail = rate
+            try:
+                rate = rates.send(result["passed"])
+            except StopIteration:
+                return results
+
+
+def ladder_rates(plan, kind):
+    """A ladder's rates, one at a time: send it whether each step passed; it stops when done.
+
+    Up by ``factor`` from the scenario's start until a step fails (below the
+    start when the first fails), then ``refine`` bisection steps between the
+    last passing and the first failing rate. A generator, so that two ladders
+    can take turns step by step (``bench.twin``).
+    """
+    start = plan.fanout_start if kind == "fanout" else plan.private_start
+    best, first_fail = None, None
+    rate = start
+    for _ in range(plan.max_steps):
+        if not (yield rate):
+            first_fail = rate
+            break
+        best = rate
+        rate = round(rate * plan.factor, 1)
+    if best is None:
+        # Even the first rate failed: look below it.
+        rate = start
+        for _ in range(3):
+            rate = round(rate / plan.factor, 1)
+            if (yield rate):
+                best = rate
                 break
-            best = rate
-            rate = round(rate * plan.factor, 1)
-        if best is None:
-            # Even the first rate failed: look below it.
-            rate = start
-            for _ in range(3):
-                rate = round(rate / plan.factor, 1)
-                result = self.run(kind, rate)
-                results.append(result)
-                if result["passed"]:
-                    best = rate
-                    break
+            first_fail = rate
+    if best is not None and first_fail is not None:
+        for _ in range(plan.refine):
+            rate = round(math.sqrt(best * first_fail), 1)
+            if (yield rate):
+                best = rate
+            else:
                 first_fail = rate
-        if best is not None and first_fail is not None:
-            for _ in range(plan.refine):
-                rate = round(math.sqrt(best * first_fail), 1)
-                result = self.run(kind, rate)
-                results.append(result)
-                if result["passed"]:
-                    best = rate
-                else:
-                    first_fail = rate
-        return results
 
 
 def _interference(usage):
