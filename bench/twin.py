@@ -209,6 +209,7 @@ def main(argv=None):
             name: {
                 "root": str(_option(args, name)),
                 "kind": _option(args, name, "_kind"),
+                "store": _option(args, name, "_store"),
                 "env": _option(args, name, "_env"),
             }
             for name in SIDES
