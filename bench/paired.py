@@ -138,19 +138,67 @@ class Side:
         self.server.stop()
 
 
-def _option(args, name, option=""):
+def side_option(args, name, option=""):
     """One side's command-line value: ``--a``, ``--a-env``, ``--b-kind``..."""
     return getattr(args, f"{name.lower()}{option}")
 
 
-def _side(bench, args, name):
-    return Side(bench, name, _option(args, name), _option(args, name, "_kind"), args.worker,
-                _option(args, name, "_env"))  # fmt: skip
+def _store(args, name):
+    """A side's database: SQLite unless ``--a-store``/``--b-store`` (``bench.twin``) says otherwise."""
+    return getattr(args, f"{name.lower()}_store", "sqlite")
+
+
+def make_side(bench, args, name):
+    """Side ``name`` as the options describe it."""
+    return Side(bench, name, side_option(args, name), side_option(args, name, "_kind"), args.worker,
+                side_option(args, name, "_env"), _store(args, name))  # fmt: skip
+
+
+def describe_sides(args):
+    """What the results record of each side: its checkout, kind, store and extra environment."""
+    return {
+        name: {
+            "root": str(side_option(args, name)),
+            "kind": side_option(args, name, "_kind"),
+            "store": _store(args, name),
+            "env": side_option(args, name, "_env"),
+        }
+        for name in SIDES
+    }
+
+
+def record_head(bench, tool, argv, args):
+    """The first fields of a results file: when, the command, the machine, the sides, the worker."""
+    return {
+        "started_at": bench.started_at,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([f"python -m {tool}", *argv]),
+        "machine": procstat.machine(),
+        "sides": describe_sides(args),
+        "worker": args.worker,
+    }
+
+
+def write_record(prefix, result):
+    """Write ``result`` to ``bench/results/<prefix>-<UTC time>.json``; return the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{prefix}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps(result, indent=2))
+    return path
+
+
+def pinned_bench(tool):
+    """The benchmark's set-up (users, work directory), or exit: ``tool`` needs taskset and two cores."""
+    bench = Bench(argparse.Namespace(no_pin=False), FULL)
+    if not bench.pin:
+        shutil.rmtree(bench.workdir, ignore_errors=True)
+        sys.exit(f"{tool} needs taskset and two cores: the servers share one, the generators the other")
+    return bench
 
 
 def run_round(bench, args, number):
     """Both servers, loaded at once; each side's CPU seconds and what its generator saw."""
-    sides = {name: _side(bench, args, name) for name in SIDES}
+    sides = {name: make_side(bench, args, name) for name in SIDES}
     order = start_order(number)
     try:
         for name in order:
@@ -199,37 +247,20 @@ def _run_rounds(bench, args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    bench = Bench(argparse.Namespace(no_pin=False), FULL)
+    bench = pinned_bench("bench.paired")
     try:
-        if not bench.pin:
-            sys.exit(
-                "bench.paired needs taskset and two cores: the servers share one, the generators the other"
-            )
         rounds = _run_rounds(bench, args)
     finally:
         shutil.rmtree(bench.workdir, ignore_errors=True)
     result = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.paired", *argv]),
-        "machine": procstat.machine(),
-        "sides": {
-            name: {
-                "root": str(_option(args, name)),
-                "kind": _option(args, name, "_kind"),
-                "env": _option(args, name, "_env"),
-            }
-            for name in SIDES
-        },
-        "worker": args.worker,
+        **record_head(bench, "bench.paired", argv, args),
         "scenario": args.scenario,
         "rate": args.rate,
         "seconds": args.seconds,
         "rounds": rounds,
         "summary": summary(rounds),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"paired-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    path.write_text(json.dumps(result, indent=2))
+    path = write_record("paired", result)
     total = result["summary"]
     per_message = total["cpu_us_per_message"]
     print(f"B/A by round: {total['ratios']}; median {total['median']}")

@@ -21,18 +21,14 @@ under the same worker: the issue's Chatroom/bare ratio. PostgreSQL is not offere
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from . import procstat
-from .paired import SIDES, Side, parse_env, start_order
-from .run import RESULTS, Bench
+from .paired import SIDES, make_side, parse_env, pinned_bench, record_head, start_order, write_record
 from .scenarios import FULL, StepRunner, best_step, ladder_rates
 from .servers import REPO_ROOT, WORKERS
 
@@ -134,16 +130,6 @@ def _steps(result):
     }
 
 
-def _option(args, name, option=""):
-    """One side's command-line value: ``--a``, ``--a-env``, ``--b-kind``..."""
-    return getattr(args, f"{name.lower()}{option}")
-
-
-def _side(bench, args, name):
-    return Side(bench, name, _option(args, name), _option(args, name, "_kind"), args.worker,
-                _option(args, name, "_env"), _option(args, name, "_store"))  # fmt: skip
-
-
 def _on_postgresql(side):
     return side.spec.store == "postgresql"
 
@@ -157,7 +143,7 @@ def _runner(bench, name, side):
 
 def run_round(bench, args, number):
     """Two fresh servers, connected; each scenario's twin ladders; the ceilings and every step."""
-    sides = {name: _side(bench, args, name) for name in SIDES}
+    sides = {name: make_side(bench, args, name) for name in SIDES}
     first = start_order(number)[0]
     entry = {"round": number, "first": first}
     try:
@@ -184,12 +170,8 @@ def run_round(bench, args, number):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    bench = Bench(argparse.Namespace(no_pin=False), FULL)
+    bench = pinned_bench("bench.twin")
     try:
-        if not bench.pin:
-            sys.exit(
-                "bench.twin needs taskset and two cores: the servers share one, the generators the other"
-            )
         bench.prepare_users(FULL.clients)
         if "postgresql" in (args.a_store, args.b_store):
             bench.prepare_postgres(os.environ["DATABASE_URL"])
@@ -201,26 +183,11 @@ def main(argv=None):
             bench.postgres[1]()  # drop the benchmark's database
         shutil.rmtree(bench.workdir, ignore_errors=True)
     result = {
-        "started_at": bench.started_at,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.twin", *argv]),
-        "machine": procstat.machine(),
-        "sides": {
-            name: {
-                "root": str(_option(args, name)),
-                "kind": _option(args, name, "_kind"),
-                "store": _option(args, name, "_store"),
-                "env": _option(args, name, "_env"),
-            }
-            for name in SIDES
-        },
-        "worker": args.worker,
+        **record_head(bench, "bench.twin", argv, args),
         "rounds": rounds,
         "summary": summary(rounds),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"twin-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    path.write_text(json.dumps(result, indent=2))
+    path = write_record("twin", result)
     for kind, figures in result["summary"].items():
         print(f"{kind}: A {figures['A']}, B {figures['B']}; B/A by round {figures['ratios']},"
               f" median {figures['median']}")  # fmt: skip
