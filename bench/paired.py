@@ -160,7 +160,7 @@ def describe_sides(args):
         name: {
             "root": str(side_option(args, name)),
             "kind": side_option(args, name, "_kind"),
-            "store": _store(args, name),
+            "store": _store(args, name) if side_option(args, name, "_kind") == "chatroom" else None,
             "env": side_option(args, name, "_env"),
         }
         for name in SIDES
