@@ -178,6 +178,14 @@ class Bench:
         )
         return [pid for (pid,) in rows]
 
+    def drop_postgres(self):
+        """Close the connection asking for backends, then drop the benchmark's PostgreSQL database."""
+        if self._backends is not None:
+            self._backends.close()
+            self._backends = None
+        if self.postgres and self.postgres[1]:
+            self.postgres[1]()
+
     def clients_for(self, spec, count):
         """What the generator connects as: cookies for Chatroom, names for the peers."""
         names = accounts.usernames(self.token, count)
@@ -367,10 +375,7 @@ class Bench:
                         continue
                     self.run_server(spec, scenarios, number)
         finally:
-            if self._backends is not None:
-                self._backends.close()
-            if self.postgres and self.postgres[1]:
-                self.postgres[1]()
+            self.drop_postgres()
         return self.write()
 
     def write(self):

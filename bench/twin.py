@@ -177,10 +177,7 @@ def main(argv=None):
             bench.prepare_postgres(os.environ["DATABASE_URL"])
         rounds = [run_round(bench, args, number) for number in range(1, args.rounds + 1)]
     finally:
-        if bench._backends is not None:
-            bench._backends.close()
-        if bench.postgres and bench.postgres[1]:
-            bench.postgres[1]()  # drop the benchmark's database
+        bench.drop_postgres()
         shutil.rmtree(bench.workdir, ignore_errors=True)
     result = {
         **record_head(bench, "bench.twin", argv, args),
