@@ -351,6 +351,47 @@ def test_with_defer_the_submitter_of_a_batch_that_pauses_goes_on_and_hears_its_o
     assert len(deferred) == 1
 
 
+def test_with_defer_the_next_batch_is_deferred_from_a_task_of_its_own():
+    """A message that arrives during a batch is led after it, deferred from a spawned task.
+
+    Under eventlet that task starts a poll later than the batch before
+    ended, so the writers that batch woke run first (``_hand_over``):
+    deferred straight from the batch before, every poll delivered a batch.
+    """
+    heard, deferred, spawned = [], [], []
+
+    def process(items):
+        if items == ["first", "another"]:
+            assert group.submit("second", heard.append) is PENDING
+        return [f"stored {item}" for item in items]
+
+    def defer(until, function, *args):
+        deferred.append((until, function, args))
+
+    group = GroupCommit(
+        process,
+        threading.Lock(),
+        pause=lambda _waited, _window: None,
+        spawn=lambda function, *args: spawned.append((function, args)),
+        window=lambda _item: 0.25,
+        defer=defer,
+    )
+    assert group.submit("first", heard.append) is PENDING
+    assert group.submit("another", heard.append) is PENDING  # so the pause gathered: the next one pauses too
+    ((_until, lead, args),) = deferred
+    before_second = time.monotonic()
+    lead(*args)
+    assert heard == ["stored first", "stored another"]
+    assert len(deferred) == 1, "the next batch is not deferred from the batch that ended"
+    ((function, spawn_args),) = spawned
+    assert function is defer
+    function(*spawn_args)
+    (until, lead, args) = deferred[1]
+    assert until >= before_second + 0.25, "the window still counts from the submission"
+    lead(*args)
+    assert heard == ["stored first", "stored another", "stored second"]
+
+
 def test_the_lock_is_held_while_a_batch_is_processed():
     lock = threading.Lock()
     held = []
