@@ -16,8 +16,8 @@ without traffic (Engine.IO's pings only). Each round starts two fresh servers; t
 is B's ceiling over A's in each round, and their median.
 
 By default A is the bare Flask-SocketIO floor and B is Chatroom on SQLite from this checkout,
-under the same worker: the issue's Chatroom/bare ratio. PostgreSQL is not offered here
-(``bench.run`` covers it).
+under the same worker: the issue's Chatroom/bare ratio. ``--b-store postgresql`` (with
+``DATABASE_URL``) puts Chatroom on a PostgreSQL database of its own, dropped afterwards.
 """
 
 import argparse
