@@ -175,6 +175,7 @@ def _wire_chat(app):
         presence = LocalPresence()
         limits = RateLimits(app.config["CHAT_RATE_LIMIT"])
         delivery = None
+    postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     app.extensions["chat"] = Chat(
         server=socketio.server,
         presence=presence,
@@ -186,8 +187,9 @@ def _wire_chat(app):
         offline_grace=app.config["CHAT_OFFLINE_GRACE"],
         commit_window=app.config["CHAT_COMMIT_WINDOW_MS"] / 1000,
         # Where every batch waits a pass of the event loop for its answer (service._window_for).
-        gather_public=socketio.server.async_mode == "eventlet"
-        and app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"),
+        gather_public=socketio.server.async_mode == "eventlet" and postgresql,
+        # Where the store answers over a socket: the next batch is sent before one is delivered.
+        overlap=postgresql and not app.config["CHAT_BENCH_NO_STORE"],
     )
     acks.install(socketio.server)
     # After init_app: on_namespace registers on the server that init_app just made.

@@ -230,15 +230,23 @@ def test_typing_to_unknown_targets_is_ignored(room, payload):
 
 
 def _watch_transactions(app):
-    """The number of messages in each transaction the store is handed from now on (the real store)."""
+    """The number of messages in each transaction the store is handed from now on (the real store).
+
+    In one call (``add_many``) or, on PostgreSQL, sent first and answered later (``begin``).
+    """
     store, sizes = app.extensions["chat"].store, []
-    add_many = store.add_many
 
-    def watched(drafts):
-        sizes.append(len(drafts))
-        return add_many(drafts)
+    def watch(name):
+        method = getattr(store, name)
 
-    store.add_many = watched
+        def watched(drafts, *args):
+            sizes.append(len(drafts))
+            return method(drafts, *args)
+
+        setattr(store, name, watched)
+
+    watch("add_many")
+    watch("begin")
     return sizes
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.chat.groupcommit import PENDING, PROBE_EVERY, GroupCommit
+from app.chat.groupcommit import CHAIN, PENDING, PROBE_EVERY, GroupCommit
 from app.chat.presence import OnlineUser
 from app.chat.service import _pause_for, _window_for
 from app.chat.store import Draft, MessageStore, UnstoredMessages
@@ -390,6 +390,191 @@ def test_with_defer_the_next_batch_is_deferred_from_a_task_of_its_own():
     assert until >= before_second + 0.25, "the window still counts from the submission"
     lead(*args)
     assert heard == ["stored first", "stored another", "stored second"]
+
+
+class Stages:
+    """``overlap`` stages that record each call, in order; a batch's ``end`` may wait for a signal.
+
+    ``held(item)`` keeps the ``end`` of the batch holding ``item`` waiting
+    until ``hold[item]`` is set; ``on_end(items)`` runs in each ``end`` (to
+    submit more); ``fail_delivery`` fails the delivery of the batch holding it.
+    """
+
+    def __init__(self, lock, fail_delivery=None):
+        self.calls = []
+        self.lock = lock
+        self.hold = {}
+        self.ending = {}
+        self.on_end = None
+        self.fail_delivery = fail_delivery
+        self.leaders = []
+
+    def begin(self, items):
+        self.calls.append(("begin", list(items), self.lock.locked()))
+        return "sent"
+
+    def end(self, items, sent):
+        assert sent == "sent"
+        for item in items:
+            if item in self.ending:
+                self.ending[item].set()
+            if item in self.hold:
+                assert self.hold[item].wait(WAIT)
+        if self.on_end is not None:
+            self.on_end(items)
+        self.calls.append(("end", list(items), self.lock.locked()))
+        return [f"stored {item}" for item in items]
+
+    def deliver(self, items, outcomes):
+        self.calls.append(("deliver", list(items), self.lock.locked()))
+        if self.fail_delivery in items:
+            raise RuntimeError(f"cannot deliver {self.fail_delivery}")
+
+    def held(self, item):
+        """Hold the ``end`` of ``item``'s batch; return an Event set once that ``end`` has begun."""
+        self.hold[item] = threading.Event()
+        self.ending[item] = threading.Event()
+        return self.ending[item]
+
+    def spawn(self, function, *args):
+        thread = threading.Thread(target=function, args=args, name="leader")
+        self.leaders.append(thread)
+        thread.start()
+
+    def group(self, detach=True):
+        """A group commit in stages; with ``detach`` every batch is led by a task (no item pauses)."""
+        return GroupCommit(
+            None,
+            self.lock,
+            pause=lambda _waited, _window: None,
+            spawn=self.spawn,
+            window=(lambda _item: None) if detach else None,
+            overlap=(self.begin, self.end, self.deliver),
+            detach=detach,
+        )
+
+
+def test_with_overlap_the_next_batch_is_sent_before_the_one_before_is_delivered():
+    """What queued while a batch was stored goes to the store before that batch's deliveries."""
+    stages = Stages(threading.Lock())
+    group = stages.group()
+    replies = Replies()
+    ending = stages.held("first")
+    assert group.submit("first", replies.later("first")) is PENDING
+    assert ending.wait(WAIT)
+    assert [group.submit(item, replies.later(item)) for item in ("a", "b")] == [PENDING, PENDING]
+    stages.hold["first"].set()
+    assert replies.all_heard.wait(WAIT)
+    assert replies.heard == {"first": "stored first", "a": "stored a", "b": "stored b"}
+    assert stages.calls == [
+        ("begin", ["first"], True),
+        ("end", ["first"], True),
+        ("begin", ["a", "b"], True),
+        ("deliver", ["first"], True),
+        ("end", ["a", "b"], True),
+        ("deliver", ["a", "b"], True),
+    ], "one hold of the lock, the next batch sent before the first was delivered"
+    assert len(stages.leaders) == 1 and replies.threads == {"leader"}
+    stages.leaders[0].join(WAIT)
+    assert not stages.lock.locked()
+
+
+def test_each_batch_of_a_chain_is_answered_once_delivered_not_when_the_chain_ends():
+    stages = Stages(threading.Lock())
+    group = stages.group()
+    first, second = Replies(), Replies()
+    ending = stages.held("first")
+    assert group.submit("first", first.later("first")) is PENDING
+    assert ending.wait(WAIT)
+    second_ending = stages.held("second")
+    assert group.submit("second", second.later("second")) is PENDING
+    stages.hold["first"].set()
+    assert second_ending.wait(WAIT)  # the chain is storing the second batch
+    assert first.all_heard.wait(WAIT) and first.heard == {"first": "stored first"}
+    assert second.heard == {}
+    stages.hold["second"].set()
+    assert second.all_heard.wait(WAIT) and second.heard == {"second": "stored second"}
+
+
+def test_a_submitter_leading_its_own_batch_is_not_held_up_by_the_batches_after_it():
+    """In its socket's reader (no ``detach``): its batch goes alone, and a task leads the next."""
+    stages = Stages(threading.Lock())
+    group = stages.group(detach=False)
+    ending = stages.held("first")
+    first_threads, first = submit_all(group, ["first"])
+    assert ending.wait(WAIT)
+    replies = Replies()
+    second_ending = stages.held("second")
+    assert group.submit("second", replies.later("second")) is PENDING
+    stages.hold["first"].set()
+    first_threads[0].join(WAIT)
+    assert not first_threads[0].is_alive(), "the first sender waited for the batch after its own"
+    assert first == {"first": "stored first"}
+    assert second_ending.wait(WAIT) and replies.heard == {}
+    stages.hold["second"].set()
+    assert replies.all_heard.wait(WAIT) and replies.heard == {"second": "stored second"}
+    assert replies.threads == {"leader"}
+
+
+def test_a_chain_lets_the_lock_go_after_CHAIN_batches():
+    """A steady stream would never end a chain: after CHAIN batches the next leader takes the lock anew."""
+    holds = []
+
+    class CountingLock:
+        def __init__(self):
+            self._lock = threading.Lock()
+
+        def __enter__(self):
+            self._lock.acquire()
+            holds.append([])
+
+        def __exit__(self, *exc_info):
+            self._lock.release()
+
+        def locked(self):
+            return self._lock.locked()
+
+    stages = Stages(CountingLock())
+    group = stages.group()
+    replies = Replies()
+    count = CHAIN + 3
+    submitted = []
+
+    def more(items):
+        """While each batch is stored, the next message arrives (on another thread, as a socket's)."""
+        holds[-1].append(items[0])
+        if len(submitted) < count:
+            item = f"m{len(submitted)}"
+            submitted.append(item)
+            assert group.submit(item, replies.later(item)) is PENDING
+            wait_until_queued(group, 1)
+
+    stages.on_end = more
+    assert group.submit("first", replies.later("first")) is PENDING
+    assert replies.all_heard.wait(WAIT)
+    assert [len(hold) for hold in holds] == [CHAIN, count + 1 - CHAIN]
+    assert replies.heard == {item: f"stored {item}" for item in ["first", *submitted]}
+
+
+def test_a_batch_of_a_chain_that_fails_fails_its_senders_and_the_batch_sent_after_it_only():
+    stages = Stages(threading.Lock(), fail_delivery="bad")
+    group = stages.group()
+    replies = Replies()
+    ending = stages.held("first")
+    assert group.submit("first", replies.later("first")) is PENDING
+    assert ending.wait(WAIT)
+    bad_ending = stages.held("bad")
+    assert group.submit("bad", replies.later("bad")) is PENDING
+    stages.hold["first"].set()
+    assert bad_ending.wait(WAIT)
+    assert group.submit("sent after", replies.later("sent after")) is PENDING
+    stages.hold["bad"].set()
+    assert replies.all_heard.wait(WAIT)
+    assert replies.heard["first"] == "stored first", "the first batch was delivered: its sender hears so"
+    for item in ("bad", "sent after"):
+        assert isinstance(replies.heard[item], RuntimeError), replies.heard
+    assert outcome_of(group, "after") == "stored after", "the next batch runs"
+    assert ("deliver", ["sent after"], True) not in stages.calls
 
 
 def test_the_lock_is_held_while_a_batch_is_processed():

@@ -49,6 +49,8 @@ import time
 
 log = logging.getLogger(__name__)
 
+# With ``overlap``: at most this many batches one after another under one hold of the lock.
+CHAIN = 16
 # After a pause that gathered nothing, one batch in this many pauses to probe again.
 PROBE_EVERY = 8
 # What ``submit`` returns for an item whose outcome will go to its ``later`` callback.
@@ -82,7 +84,15 @@ class GroupCommit:
     ``defer(until, function, *args)`` (under eventlet: ``service._defer_for``),
     a batch that pauses is led instead by a task that it starts once the
     pause is over (``until``, a ``time.monotonic()`` reading), and its
-    submitter's ``submit`` returns ``PENDING`` at once.
+    submitter's ``submit`` returns ``PENDING`` at once. With ``detach``, a
+    batch that does not pause is led by a task that ``spawn`` starts, and
+    its submitter's ``submit`` returns ``PENDING`` at once too.
+
+    With ``overlap``, a ``(begin, end, deliver)`` of the items' stages in
+    place of ``process``: ``begin(items)`` sends them to the store without
+    waiting, ``end(items, sent)`` waits for the store's answer and returns
+    their outcomes, ``deliver(items, outcomes)`` hands the stored ones on.
+    A leader then chains the batches that queue meanwhile (``_chain``).
 
     Nobody waits for another's batch. A submitter that finds no batch in
     progress leads one at once: it pauses (when ``window`` gives its own
@@ -100,8 +110,10 @@ class GroupCommit:
     returns, was held up meanwhile. See ``acks`` for what that cost.
     """
 
-    def __init__(self, process, lock, pause, spawn=None, window=None, defer=None):
+    def __init__(self, process, lock, pause, spawn=None, window=None, defer=None, overlap=None, detach=False):
         self._process = process
+        self._overlap = overlap
+        self._detach = detach
         self._lock = lock
         self._pause = pause
         self._spawn = spawn or _thread
@@ -138,6 +150,10 @@ class GroupCommit:
             entry.later = later
             self._defer(entry.since + window, self._lead_detached, entry, window, True)
             return PENDING
+        if window is None and self._detach:
+            entry.later = later
+            self._spawn(self._lead_detached, entry, None)
+            return PENDING
         self._lead(entry, window)
         if isinstance(entry.outcome, _Failure):
             raise entry.outcome.error
@@ -169,9 +185,13 @@ class GroupCommit:
                     self._gathered, self._unpaused = len(batch) > 1, 0
                 else:
                     self._unpaused += 1
-                outcomes = self._process([entry.item for entry in batch])
-            for entry, outcome in zip(batch, outcomes, strict=True):
-                entry.outcome = outcome
+                if self._overlap is None:
+                    outcomes = self._process([entry.item for entry in batch])
+                    for entry, outcome in zip(batch, outcomes, strict=True):
+                        entry.outcome = outcome
+                else:
+                    # A submitter waiting for its own outcome is not held up by later batches.
+                    self._chain(batch, CHAIN if leader.later is not None else 1)
         except BaseException as error:  # a bug, or a lock that failed: every submitter hears it
             if not batch:  # failed before taking the batch: take it now, to fail it
                 batch = self._take()
@@ -188,6 +208,60 @@ class GroupCommit:
             for entry in batch:
                 if entry.later is not None:
                     _reply(entry)
+
+    def _chain(self, batch, links):
+        """Store and deliver ``batch`` in stages, and up to ``links - 1`` batches that queue meanwhile.
+
+        Each batch's outcomes come from ``end`` once the store has answered;
+        then what queued meanwhile is taken and ``begin`` sends it to the
+        store, and only then is the batch before delivered (``deliver``) and
+        its senders answered. So the writers that a delivery wakes run while
+        the store works on the next batch, instead of before its request
+        goes out. At most ``CHAIN`` batches go so under one hold of the
+        lock; then what is left is led as usual (the successor), so that a
+        socket waiting for the lock to join waits for a few batches at most.
+        A leader whose submitter waits for its outcome (it leads its own
+        batch, in its socket's reader) leads that batch alone.
+
+        An exception in the first batch is raised, as ``process``'s would
+        be; in a later one it fails that batch's senders, and the one sent
+        after it, and is logged.
+        """
+        begin, end, deliver = self._overlap
+        items = [entry.item for entry in batch]
+        sent = begin(items)
+        for link in range(links):
+            following = []
+            try:
+                outcomes = end(items, sent)
+                for entry, outcome in zip(batch, outcomes, strict=True):
+                    entry.outcome = outcome
+                if link < links - 1:
+                    following = self._take_following()
+                if following:
+                    following_items = [entry.item for entry in following]
+                    following_sent = begin(following_items)
+                deliver(items, outcomes)
+            except BaseException as error:
+                for entry in batch + following:
+                    entry.outcome = _Failure(error)
+                _answer(following)
+                if link == 0:
+                    raise  # ``_lead`` answers the first batch's senders
+                log.exception("a group commit batch failed")
+                following = []
+            _answer(batch)
+            if not following:
+                return
+            batch, items, sent = following, following_items, following_sent
+
+    def _take_following(self):
+        """What queued during a batch of a chain: the next batch, which nobody else leads now."""
+        with self._mutex:
+            following, self._queue = self._queue, []
+            if following:
+                self._successor = None  # it is in ``following``: later arrivals pick a new one
+        return following
 
     def _hand_over(self, successor):
         """Start the task that leads the next batch: deferred to the end of its pause, if it pauses.
@@ -215,6 +289,14 @@ class GroupCommit:
             self._lead(leader, window, deferred)
         except Exception:  # every item of the batch heard it through its ``later``
             log.exception("a group commit batch failed")
+
+
+def _answer(batch):
+    """Hand each submitter of ``batch`` that did not wait its outcome, once (not again in ``_lead``)."""
+    for entry in batch:
+        if entry.later is not None:
+            _reply(entry)
+            entry.later = None
 
 
 def _reply(entry):

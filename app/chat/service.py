@@ -60,6 +60,23 @@ class Chat:
     to ``reply`` later (``acks``), and the socket reads its next event. A
     batch that no waiting socket leads runs in a task of its own, in an
     application context from ``app_context``.
+
+    With ``overlap`` (PostgreSQL, whose answer comes over a socket) a batch
+    is stored in stages (``GroupCommit``'s ``_chain``): once its INSERT is
+    answered, the messages that arrived meanwhile are sent as the next
+    batch, and only then is it delivered, so the writers it wakes run while
+    PostgreSQL works on the next one. A submitter that leads its own batch
+    (in its socket's reader) leads that one alone; so under gevent a batch
+    that does not pause (public messages) is led by a greenlet of its own
+    (``detach``): its sender's socket reads on, and the chain goes on past
+    it. Under eventlet such batches are led by a task already
+    (``_defer_for``). Twin ladders of room fan-out on PostgreSQL under
+    gevent, this against the build before (``python -m bench.twin --worker
+    gevent --a-kind chatroom --a <before> --a-store postgresql --b <this>
+    --b-store postgresql --scenarios fanout --rounds 3``, 2026-12-08):
+    1.192, 1.001 and 0.844; a scratch build of the same idea 1.004, 1.301
+    and 1.186, with two rounds of five cut short by a stall at 40 messages
+    a second (bench/README.md, "What it found").
     """
 
     def __init__(
@@ -74,6 +91,7 @@ class Chat:
         offline_grace=0,
         commit_window=0,
         gather_public=False,
+        overlap=False,
     ):
         # The python-socketio server of this app (not the module-level SocketIO,
         # which a later create_app rebinds), for emits outside any handler.
@@ -93,6 +111,8 @@ class Chat:
             spawn=_spawn_for(server, app_context),
             window=_window_for(store, commit_window, gather_public),
             defer=_defer_for(server, app_context),
+            overlap=(self._begin, self._end, self._deliver_stored) if overlap else None,
+            detach=overlap and server.async_mode == "gevent",
         )
 
     def arrive(self, user, sid):
@@ -201,6 +221,19 @@ class Chat:
         Runs under the delivery lock (see ``GroupCommit``); returns one outcome per item.
         """
         outcomes = self.store.add_many([draft for draft, _sid in batch])
+        self._deliver_stored(batch, outcomes)
+        return outcomes
+
+    def _begin(self, batch):
+        """Send a batch of ``(draft, sid)`` to the store, its answer taken by ``_end`` (``overlap``)."""
+        return self.store.begin([draft for draft, _sid in batch])
+
+    def _end(self, batch, sent):
+        """The outcomes of a batch ``_begin`` sent, once the store has answered."""
+        return self.store.end([draft for draft, _sid in batch], sent)
+
+    def _deliver_stored(self, batch, outcomes):
+        """Deliver the stored messages of a batch of ``(draft, sid)``, in id order."""
         stored = [
             (message, draft, sid)
             for (draft, sid), message in zip(batch, outcomes, strict=True)
@@ -208,7 +241,6 @@ class Chat:
         ]
         for message, draft, sid in sorted(stored, key=lambda item: item[0]["id"]):
             self.deliver(message, draft.sender, draft.recipient, sid)
-        return outcomes
 
     def deliver(self, message, sender, recipient, sid):
         """Emit a stored message to everyone but socket ``sid``, or to both people's rooms but it."""

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import select as io_select
 import threading
 from dataclasses import dataclass, field
 
@@ -105,6 +106,32 @@ class MessageStore:
         except inserter.errors.IntegrityError:
             return [self._add_or_error(draft) for draft in drafts]
         except (inserter.errors.Error, SQLAlchemyError):  # the driver's, or the pool's (a checkout timeout)
+            return [unavailable()] * len(drafts)
+        return [draft.wire(message_id) for draft, message_id in zip(drafts, ids, strict=True)]
+
+    def begin(self, drafts):
+        """Send a batch's INSERT and return at once (PostgreSQL only); ``end`` takes its outcomes.
+
+        Returns what ``end`` needs: None, or the error that kept the batch
+        from being sent (nothing of it was stored).
+        """
+        inserter = self._inserter()
+        try:
+            inserter.send(drafts)
+        except (inserter.errors.Error, SQLAlchemyError) as error:
+            return error
+        return None
+
+    def end(self, drafts, unsent):
+        """The outcomes of the batch ``begin`` sent, as ``add_many`` gives them, once PostgreSQL answers."""
+        if unsent is not None:
+            return [unavailable()] * len(drafts)
+        inserter = self._inserter()
+        try:
+            ids = inserter.receive()
+        except inserter.errors.IntegrityError:
+            return [self._add_or_error(draft) for draft in drafts]
+        except (inserter.errors.Error, SQLAlchemyError):
             return [unavailable()] * len(drafts)
         return [draft.wire(message_id) for draft, message_id in zip(drafts, ids, strict=True)]
 
@@ -238,7 +265,9 @@ class _Inserter:
     tuple of the values as SQLAlchemy's types would bind them
     (``Draft.sqlite_values``: so SQLite stores times exactly as the ORM
     does); on PostgreSQL ``_INSERT_BATCH`` once a batch, its rows one JSON
-    array (``batched``); ``_INSERT`` once a row elsewhere, its values
+    array (``batched``), either through psycopg's cursor (``insert``) or
+    sent and answered apart (``send``, ``receive``: the group commit's
+    ``overlap``); ``_INSERT`` once a row elsewhere, its values
     through each column type's own bind processor. The connection
     comes from the engine's pool. Everything else in the store (reads,
     lookups) stays on SQLAlchemy.
@@ -308,6 +337,8 @@ class _Inserter:
         self.errors = dialect.loaded_dbapi
         self._connection = None
         self._ended = False  # whether PostgreSQL said it ended the kept connection (``_dropped``)
+        self._awaiting = False  # whether a statement ``send`` sent awaits ``receive``
+        self.raw_sql = None  # the batch INSERT with libpq's $1 for ``send``
         self.checkpointer = None  # on an SQLite file, from the first connection on
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self.close)
@@ -322,6 +353,79 @@ class _Inserter:
                 return self._insert(drafts)
             except _Stale:
                 return self._insert(drafts)  # on a new connection, which is never stale
+
+    def send(self, drafts):
+        """Send the INSERT of ``drafts`` (PostgreSQL) without waiting for it; ``receive`` takes the answer.
+
+        One statement in flight at a time, in autocommit: it commits by
+        itself. Sent through libpq's asynchronous calls (psycopg's ``pq``
+        layer: ``send_query_params``), which psycopg's cursor does not
+        offer apart from waiting for the answer. A statement whose answer
+        was never taken (a bug upstream) closes the connection rather than
+        have the next one read it.
+        """
+        with self._lock:
+            if self._connection is not None and (
+                self._awaiting or self._dropped(self._connection.dbapi_connection)
+            ):
+                self._drop_connection()
+            if self._connection is None:
+                self._connection = self._connect()
+            pgconn = self._connection.dbapi_connection.pgconn
+            try:
+                if self.raw_sql is None:
+                    self.raw_sql = self.sql.replace("%(rows)s", "$1").encode()
+                rows = json.dumps([draft.row() for draft in drafts], default=_json_time)
+                pgconn.send_query_params(self.raw_sql, [rows.encode()])
+                self._awaiting = True
+                while pgconn.flush():  # the rest did not fit the socket's buffer
+                    _wait(pgconn.socket, write=True)
+            except BaseException:
+                self._drop_connection()
+                raise
+
+    def receive(self):
+        """Wait for the answer to ``send`` (cooperatively under eventlet and gevent); the ids, in order.
+
+        Raises the driver's IntegrityError for a used cid (the connection
+        stays: the statement failed alone), another of its errors otherwise
+        (the connection is closed).
+        """
+        with self._lock:
+            pgconn = self._connection.dbapi_connection.pgconn
+            encoding = self._connection.dbapi_connection.info.encoding
+            results = []
+            try:
+                pgconn.consume_input()
+                while pgconn.is_busy():
+                    _wait(pgconn.socket, write=False)
+                    pgconn.consume_input()
+                while (result := pgconn.get_result()) is not None:
+                    results.append(result)
+            except BaseException:
+                self._drop_connection()
+                raise
+            self._awaiting = False
+        answered = [result for result in results if result.status == self.errors.pq.ExecStatus.TUPLES_OK]
+        if len(answered) == 1 == len(results):
+            # Ids come from the sequence in the order the rows were inserted, the array's.
+            return sorted(int(answered[0].get_value(row, 0)) for row in range(answered[0].ntuples))
+        failed = [result for result in results if result not in answered]  # a session ended: several
+        if failed:
+            error = self.errors.errors.error_from_result(failed[0], encoding=encoding)
+        else:
+            error = self.errors.OperationalError(f"{len(results)} answers to one INSERT")
+        if not isinstance(error, self.errors.IntegrityError):
+            with self._lock:
+                self._drop_connection()
+        raise error
+
+    def _drop_connection(self):
+        """Close the kept connection (it failed, or holds an answer nobody took); held: ``_lock``."""
+        connection, self._connection = self._connection, None
+        self._awaiting = False
+        if connection is not None:
+            connection.invalidate()
 
     def close(self, *_engine):
         """Close the kept connection and stop its checkpoints; the next insert opens new ones."""
@@ -431,6 +535,24 @@ class _Inserter:
             name: processors[name](value) if name in processors else value for name, value in row.items()
         }
         return values if self.order is None else [values[name] for name in self.order]
+
+
+def _wait(socket, write):
+    """Wait until PostgreSQL's socket is ready: ``poll`` where ``select`` has it, ``select`` elsewhere.
+
+    Under gevent ``select.poll`` is gevent's own, which lets the other
+    greenlets run; eventlet removes it and makes ``select.select``
+    cooperative; under threads the real ``poll`` has no limit on the
+    descriptor's number, as ``select`` has (1,024).
+    """
+    if hasattr(io_select, "poll"):
+        poller = io_select.poll()
+        poller.register(socket, io_select.POLLOUT if write else io_select.POLLIN)
+        poller.poll()
+    elif write:
+        io_select.select([], [socket], [])
+    else:
+        io_select.select([socket], [], [])
 
 
 class _Stale(Exception):
