@@ -436,6 +436,15 @@ class Stages:
         self.ending[item] = threading.Event()
         return self.ending[item]
 
+    def second_in_chain(self, group, first_later, second, second_later):
+        """Submit "first", then ``second`` while the first is stored; return once ``second``'s is stored."""
+        first_ending, second_ending = self.held("first"), self.held(second)
+        assert group.submit("first", first_later) is PENDING
+        assert first_ending.wait(WAIT)
+        assert group.submit(second, second_later) is PENDING
+        self.hold["first"].set()
+        assert second_ending.wait(WAIT)
+
     def spawn(self, function, *args):
         thread = threading.Thread(target=function, args=args, name="leader")
         self.leaders.append(thread)
@@ -483,13 +492,7 @@ def test_each_batch_of_a_chain_is_answered_once_delivered_not_when_the_chain_end
     stages = Stages(threading.Lock())
     group = stages.group()
     first, second = Replies(), Replies()
-    ending = stages.held("first")
-    assert group.submit("first", first.later("first")) is PENDING
-    assert ending.wait(WAIT)
-    second_ending = stages.held("second")
-    assert group.submit("second", second.later("second")) is PENDING
-    stages.hold["first"].set()
-    assert second_ending.wait(WAIT)  # the chain is storing the second batch
+    stages.second_in_chain(group, first.later("first"), "second", second.later("second"))
     assert first.all_heard.wait(WAIT) and first.heard == {"first": "stored first"}
     assert second.heard == {}
     stages.hold["second"].set()
@@ -560,13 +563,7 @@ def test_a_batch_of_a_chain_that_fails_fails_its_senders_and_the_batch_sent_afte
     stages = Stages(threading.Lock(), fail_delivery="bad")
     group = stages.group()
     replies = Replies()
-    ending = stages.held("first")
-    assert group.submit("first", replies.later("first")) is PENDING
-    assert ending.wait(WAIT)
-    bad_ending = stages.held("bad")
-    assert group.submit("bad", replies.later("bad")) is PENDING
-    stages.hold["first"].set()
-    assert bad_ending.wait(WAIT)
+    stages.second_in_chain(group, replies.later("first"), "bad", replies.later("bad"))
     assert group.submit("sent after", replies.later("sent after")) is PENDING
     stages.hold["bad"].set()
     assert replies.all_heard.wait(WAIT)
