@@ -129,3 +129,19 @@ def test_a_batch_whose_answer_was_never_taken_does_not_answer_the_next(app):
         (outcome,) = store.end(batch, store.begin(batch))
     assert outcome["msg"] == "next"
     assert (outcome["id"], "next") in _stored(app)
+
+
+@pytest.mark.parametrize("database", ["postgresql"])
+def test_a_store_closed_while_a_batch_awaits_its_answer_gives_unavailable_then_recovers(app):
+    """``engine.dispose()`` closes the kept connection: the batch that awaited it hears ``unavailable``."""
+    _two_users(app)
+    store = app.extensions["chat"].store
+    with app.app_context():
+        batch = [Draft(ALICE, None, "cut off")]
+        sent = store.begin(batch)
+        db.engine.dispose()
+        (outcome,) = store.end(batch, sent)
+        assert outcome.code == "unavailable"
+        again = [Draft(ALICE, None, "after")]
+        (after,) = store.end(again, store.begin(again))
+    assert (after["id"], "after") in _stored(app)

@@ -392,6 +392,8 @@ class _Inserter:
         (the connection is closed).
         """
         with self._lock:
+            if self._connection is None or not self._awaiting:  # closed meanwhile (``close``)
+                raise self.errors.OperationalError("the connection closed before its answer came")
             pgconn = self._connection.dbapi_connection.pgconn
             encoding = self._connection.dbapi_connection.info.encoding
             results = []
