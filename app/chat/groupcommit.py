@@ -159,11 +159,17 @@ class GroupCommit:
             raise entry.outcome.error
         return entry.outcome
 
-    def _take(self):
-        """The waiting items; later arrivals are the next batch's."""
+    def _take(self, following=False):
+        """The waiting items; later arrivals are the next batch's.
+
+        ``following``: taken by a chain (``_chain``), which leads them, so the
+        successor among them is one no more; a later arrival becomes the next.
+        """
         with self._mutex:
             batch, self._queue = self._queue, []
             self._taken = True
+            if following:
+                self._successor = None
         return batch
 
     def _pause_window(self, item):
@@ -237,7 +243,7 @@ class GroupCommit:
                 for entry, outcome in zip(batch, outcomes, strict=True):
                     entry.outcome = outcome
                 if link < links - 1:
-                    following = self._take_following()
+                    following = self._take(following=True)
                 if following:
                     following_items = [entry.item for entry in following]
                     following_sent = begin(following_items)
@@ -254,14 +260,6 @@ class GroupCommit:
             if not following:
                 return
             batch, items, sent = following, following_items, following_sent
-
-    def _take_following(self):
-        """What queued during a batch of a chain: the next batch, which nobody else leads now."""
-        with self._mutex:
-            following, self._queue = self._queue, []
-            if following:
-                self._successor = None  # it is in ``following``: later arrivals pick a new one
-        return following
 
     def _hand_over(self, successor):
         """Start the task that leads the next batch: deferred to the end of its pause, if it pauses.

@@ -100,9 +100,13 @@ class MessageStore:
         """
         if len(drafts) == 1:
             return [self._add_or_error(drafts[0])]
+        return self._outcomes(drafts, lambda inserter: inserter.insert(drafts))
+
+    def _outcomes(self, drafts, stored_ids):
+        """The outcomes of a batch whose ids ``stored_ids(inserter)`` gives (``add_many``, ``end``)."""
         inserter = self._inserter()
         try:
-            ids = inserter.insert(drafts)
+            ids = stored_ids(inserter)
         except inserter.errors.IntegrityError:
             return [self._add_or_error(draft) for draft in drafts]
         except (inserter.errors.Error, SQLAlchemyError):  # the driver's, or the pool's (a checkout timeout)
@@ -126,14 +130,7 @@ class MessageStore:
         """The outcomes of the batch ``begin`` sent, as ``add_many`` gives them, once PostgreSQL answers."""
         if unsent is not None:
             return [unavailable()] * len(drafts)
-        inserter = self._inserter()
-        try:
-            ids = inserter.receive()
-        except inserter.errors.IntegrityError:
-            return [self._add_or_error(draft) for draft in drafts]
-        except (inserter.errors.Error, SQLAlchemyError):
-            return [unavailable()] * len(drafts)
-        return [draft.wire(message_id) for draft, message_id in zip(drafts, ids, strict=True)]
+        return self._outcomes(drafts, lambda inserter: inserter.receive())
 
     def _add_or_error(self, draft):
         try:
