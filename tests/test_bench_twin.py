@@ -3,7 +3,7 @@
 import pytest
 
 from bench.scenarios import FULL, QUICK, ladder_rates
-from bench.twin import parse_args, summary, take_turns
+from bench.twin import lost_its_footing, parse_args, summary, take_turns
 
 
 def _walk(plan, kind, passes):
@@ -59,6 +59,32 @@ def test_the_two_ladders_take_turns_the_order_swapping_every_turn():
     # Each turn holds one step of each side while both ladders last.
     both = 2 * min(len(a_rates), len(b_rates))
     assert all({ran[i][0], ran[i + 1][0]} == {"A", "B"} for i in range(0, both, 2))
+
+
+def test_after_each_step_the_hook_runs_before_the_next_step():
+    """``run_round`` replaces a server there, so nothing else may run between a step and its hook."""
+    events = []
+
+    def run(side, rate):
+        events.append(("step", side, rate))
+        return {"passed": rate < 1000, "lost": 5 if side == "A" and rate == 1000 else 0}
+
+    def after(side, result):
+        events.append(("after", side, result["lost"]))
+
+    take_turns(FULL, "private", run, "A", after)
+
+    steps = [event for event in events if event[0] == "step"]
+    assert events == [
+        event for step in steps for event in (step, ("after", step[1], 5 if step[1:] == ("A", 1000) else 0))
+    ]
+    assert ("after", "A", 5) in events
+
+
+def test_a_step_that_lost_messages_calls_for_a_fresh_server_and_a_slow_one_does_not():
+    assert lost_its_footing({"lost": 7654, "passed": False})
+    assert not lost_its_footing({"lost": 0, "passed": False})
+    assert not lost_its_footing({"lost": 0, "passed": True})
 
 
 def test_the_report_is_b_over_a_by_round_and_their_median_with_no_ceiling_as_zero():
