@@ -144,6 +144,11 @@ def _runner(bench, name, side):
     return StepRunner(side.generator, watch, FULL, lambda line: bench.log(f"{name}{line}"))
 
 
+def _quiesce(side):
+    """Wait until the side's connected clients' traffic (history, presence notices) has died down."""
+    side.generator.request("quiesce", "quiet", 120, quiet_ms=500, max_s=60)
+
+
 def lost_its_footing(result):
     """Whether a step left its server unfit for the next one: it lost messages (``run_round``)."""
     return result["lost"] > 0
@@ -172,14 +177,14 @@ def run_round(bench, args, number):
         sides[name].stop()
         sides[name] = make_side(bench, args, name)
         sides[name].start(bench)
-        sides[name].generator.request("quiesce", "quiet", 120, quiet_ms=500, max_s=60)
+        _quiesce(sides[name])
         runners[name] = _runner(bench, name, sides[name])
 
     try:
         for name in start_order(number):
             sides[name].start(bench)
         for side in sides.values():
-            side.generator.request("quiesce", "quiet", 120, quiet_ms=500, max_s=60)
+            _quiesce(side)
         runners.update({name: _runner(bench, name, side) for name, side in sides.items()})
         for kind in args.scenarios:
             results = take_turns(

@@ -211,9 +211,7 @@ class GroupCommit:
                 self._leading = successor is not None
             if successor is not None:
                 self._hand_over(successor)
-            for entry in batch:
-                if entry.later is not None:
-                    _reply(entry)
+            _answer(batch)
 
     def _chain(self, batch, links):
         """Store and deliver ``batch`` in stages, and up to ``links - 1`` batches that queue meanwhile.
@@ -290,7 +288,7 @@ class GroupCommit:
 
 
 def _answer(batch):
-    """Hand each submitter of ``batch`` that did not wait its outcome, once (not again in ``_lead``)."""
+    """Hand each submitter of ``batch`` that did not wait its outcome, once (a chain's, then ``_lead``'s)."""
     for entry in batch:
         if entry.later is not None:
             _reply(entry)

@@ -420,7 +420,7 @@ class _Inserter:
         raise error
 
     def _drop_connection(self):
-        """Close the kept connection (it failed, or holds an answer nobody took); held: ``_lock``."""
+        """Close the kept connection (failed, stale, or holding an answer nobody took); held: ``_lock``."""
         connection, self._connection = self._connection, None
         self._awaiting = False
         if connection is not None:
@@ -439,8 +439,8 @@ class _Inserter:
     def _insert(self, drafts):
         kept = self._connection is not None
         if kept and self.batched and self._dropped(self._connection.dbapi_connection):
-            self._connection.invalidate()
-            self._connection, kept = None, False
+            self._drop_connection()
+            kept = False
         if not kept:
             self._connection = self._connect()
         connection = self._connection
@@ -481,8 +481,7 @@ class _Inserter:
                 and isinstance(error, self.errors.Error)
                 and self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)
             )
-            self._connection = None
-            connection.invalidate()
+            self._drop_connection()
             if stale:
                 raise _Stale(error) from error
             raise
